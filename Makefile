@@ -1,0 +1,36 @@
+# Each target sets up its own virtual environment on first use (and again when pyproject.toml
+# changes), so `make demo` and `make test` work on a fresh machine by themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test test-all lint format clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test,sweep]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/recjax-data ml-100k
+
+test: $(STAMP)
+	$(BIN)/ruff check recjax experiments tests benchmarks
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m ""
+
+lint: $(STAMP)
+	$(BIN)/ruff check recjax experiments tests benchmarks
+	$(BIN)/ruff format --check recjax experiments tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format recjax experiments tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
