@@ -104,3 +104,30 @@ class DataConfig:
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     clean: CleanConfig = field(default_factory=CleanConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """Text features (see :mod:`recjax.text`): which checkpoint encodes which template.
+
+    ``checkpoint`` is a registry name or a local Hugging Face BERT directory (e.g. a Chinese or
+    multilingual BERT on disk). Templates use the syntax of :mod:`recjax.text.templates`.
+    """
+
+    checkpoint: str = "all-MiniLM-L6-v2"
+    item_template: str = "{title}[ ({year})][. {genres}][. {description}]"
+    user_template: str = "[{text}][ | age {age}][ | gender {gender}][ | occupation {occupation}]"
+    max_length: int | None = None
+    pooling: str = "mean"
+    normalize: bool = True
+    dtype: str = "float32"
+    batch_tokens: int = 1024
+    packing: bool = True
+    pack_width: int = 64
+    cache: bool = True
+
+    def __post_init__(self):
+        if self.pooling not in ("mean", "cls"):
+            raise ValueError(f"text.pooling={self.pooling!r}; expected mean or cls")
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"text.dtype={self.dtype!r}; expected float32 or bfloat16")

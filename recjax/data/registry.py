@@ -271,6 +271,7 @@ def fetch(name: str, root: str | os.PathLike | None = None, verbose: bool = True
     errors = []
     for source in res.sources:
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{name}-"))
+        os.chmod(tmp, 0o755)  # mkdtemp makes 0700; a shared cache must stay readable
         try:
             if verbose:
                 print(f"recjax: fetching {name} from {source.describe()} ...", file=sys.stderr)

@@ -1,0 +1,185 @@
+"""A BERT encoder in Flax Linen, parameter-compatible with Hugging Face BERT checkpoints.
+
+transformers 5 ships no Flax models, so this is our own. Submodule names mirror the Hugging
+Face state-dict names (``embeddings/word_embeddings``, ``layer_0/attention/query`` ...) so
+:mod:`recjax.text.weights` maps a checkpoint by renaming (and transposing Dense kernels).
+
+Shapes: ``input_ids``: int32 ``[batch, seq]``; ``attention_mask``: ``[batch, seq]`` (which
+tokens are real) or ``[batch, seq, seq]`` (which query may attend to which key: block-diagonal
+for several texts packed into one row, see :func:`segment_attention_mask`); hidden states
+``[batch, seq, dim]``; pooled output ``[batch, dim]`` or ``[batch, slots, dim]`` when packed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+ACTIVATIONS = {
+    "gelu": lambda x: jax.nn.gelu(x, approximate=False),  # HF "gelu" is the exact erf form
+    "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),
+    "gelu_pytorch_tanh": lambda x: jax.nn.gelu(x, approximate=True),
+    "gelu_fast": lambda x: jax.nn.gelu(x, approximate=True),
+    "relu": jax.nn.relu,
+    "silu": jax.nn.silu,
+    "swish": jax.nn.silu,
+}
+
+
+@dataclass(frozen=True)
+class BertConfig:
+    """The fields of a Hugging Face ``config.json`` that the encoder uses."""
+
+    vocab_size: int = 30522
+    hidden_size: int = 384
+    num_hidden_layers: int = 6
+    num_attention_heads: int = 12
+    intermediate_size: int = 1536
+    hidden_act: str = "gelu"
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int = 0
+
+    def __post_init__(self):
+        if self.hidden_act not in ACTIVATIONS:
+            raise ValueError(f"hidden_act {self.hidden_act!r} is not supported; "
+                             f"supported: {sorted(ACTIVATIONS)}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by "
+                             f"num_attention_heads {self.num_attention_heads}")
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> BertConfig:
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: no such file (a checkpoint needs config.json)"
+                                    ) from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        model_type = raw.get("model_type", "bert")
+        if model_type != "bert":
+            # RoBERTa/XLM-R offset position ids and DistilBERT renames every weight: refuse
+            # rather than produce silently wrong vectors.
+            raise ValueError(f"{path}: model_type {model_type!r} is not supported; recjax's "
+                             f"encoder implements model_type 'bert' (BERT, MiniLM, Chinese "
+                             f"and multilingual BERT checkpoints)")
+        if raw.get("position_embedding_type", "absolute") != "absolute":
+            raise ValueError(f"{path}: position_embedding_type "
+                             f"{raw['position_embedding_type']!r} is not supported")
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in names})
+
+
+class BertEmbeddings(nn.Module):
+    config: BertConfig
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, input_ids, token_type_ids, position_ids):
+        c = self.config
+        embed = lambda n, name: nn.Embed(n, c.hidden_size, dtype=self.dtype, name=name)
+        x = (embed(c.vocab_size, "word_embeddings")(input_ids)
+             + embed(c.max_position_embeddings, "position_embeddings")(position_ids)
+             + embed(c.type_vocab_size, "token_type_embeddings")(token_type_ids))
+        return nn.LayerNorm(c.layer_norm_eps, dtype=self.dtype, name="LayerNorm")(x)
+
+
+class BertAttention(nn.Module):
+    """Multi-head self-attention with the residual LayerNorm (HF ``attention.*``)."""
+
+    config: BertConfig
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, attention_mask):
+        c = self.config
+        heads, head_dim = c.num_attention_heads, c.hidden_size // c.num_attention_heads
+
+        def project(name):
+            t = nn.Dense(c.hidden_size, dtype=self.dtype, name=name)(x)
+            return t.reshape(*t.shape[:-1], heads, head_dim)
+
+        # Padded keys are masked out; padded queries still compute (pooling ignores them),
+        # which keeps every shape static.
+        mask = attention_mask.astype(bool)
+        mask = mask[:, None, None, :] if mask.ndim == 2 else mask[:, None, :, :]
+        ctx = jax.nn.dot_product_attention(project("query"), project("key"), project("value"),
+                                           mask=mask)
+        ctx = ctx.reshape(*ctx.shape[:-2], c.hidden_size)
+        out = nn.Dense(c.hidden_size, dtype=self.dtype, name="output")(ctx)
+        return nn.LayerNorm(c.layer_norm_eps, dtype=self.dtype, name="LayerNorm")(x + out)
+
+
+class BertLayer(nn.Module):
+    config: BertConfig
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, attention_mask):
+        c = self.config
+        x = BertAttention(c, self.dtype, name="attention")(x, attention_mask)
+        h = nn.Dense(c.intermediate_size, dtype=self.dtype, name="intermediate")(x)
+        h = nn.Dense(c.hidden_size, dtype=self.dtype, name="output")(ACTIVATIONS[c.hidden_act](h))
+        return nn.LayerNorm(c.layer_norm_eps, dtype=self.dtype, name="output_LayerNorm")(x + h)
+
+
+class BertEncoder(nn.Module):
+    """Token ids -> last hidden states ``[batch, seq, dim]``."""
+
+    config: BertConfig
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, input_ids, attention_mask, token_type_ids=None, position_ids=None):
+        if token_type_ids is None:
+            token_type_ids = jnp.zeros_like(input_ids)
+        if position_ids is None:
+            position_ids = jnp.broadcast_to(jnp.arange(input_ids.shape[-1]), input_ids.shape)
+        x = BertEmbeddings(self.config, self.dtype, name="embeddings")(
+            input_ids, token_type_ids, position_ids)
+        for i in range(self.config.num_hidden_layers):
+            x = BertLayer(self.config, self.dtype, name=f"layer_{i}")(x, attention_mask)
+        return x
+
+
+def segment_attention_mask(segment_ids):
+    """``[batch, seq, seq]``: tokens attend within their own segment; 0 marks padding."""
+    same = segment_ids[:, :, None] == segment_ids[:, None, :]
+    return same & (segment_ids[:, None, :] > 0)
+
+
+def pool_segments(hidden, segment_ids, position_ids, num_slots: int, mode: str = "mean",
+                  normalize: bool = True):
+    """Per-segment sentence vectors ``[batch, num_slots, dim]`` in float32.
+
+    Segment ``s`` (1-based) of row ``b`` lands in slot ``s - 1``. ``mean`` averages the
+    segment's tokens; ``cls`` takes its first token (position 0). Empty slots give zeros, not
+    NaN. An ordinary padded batch is the case ``segment_ids = attention_mask``, one slot.
+    """
+    if mode not in ("mean", "cls"):
+        raise ValueError(f"pooling {mode!r} is unknown; use 'mean' or 'cls'")
+    hidden = hidden.astype(jnp.float32)
+    onehot = (segment_ids[..., None] == jnp.arange(1, num_slots + 1)).astype(jnp.float32)
+    if mode == "cls":
+        onehot = onehot * (position_ids == 0)[..., None]
+    sums = jnp.einsum("bts,btd->bsd", onehot, hidden)
+    out = sums / jnp.maximum(onehot.sum(axis=1), 1.0)[..., None]
+    if normalize:
+        out = out / jnp.maximum(jnp.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
+    return out
+
+
+def pool(hidden, attention_mask, mode: str = "mean", normalize: bool = True):
+    """Sentence vectors ``[batch, dim]`` of an ordinary padded batch (see :func:`pool_segments`)."""
+    mask = attention_mask.astype(jnp.int32)
+    positions = jnp.broadcast_to(jnp.arange(mask.shape[-1]), mask.shape)
+    return pool_segments(hidden, mask, positions, 1, mode, normalize)[:, 0]
