@@ -123,7 +123,7 @@ class TextConfig:
     dtype: str = "float32"
     batch_tokens: int = 1024
     packing: bool = True
-    pack_width: int = 64
+    pack_widths: tuple[int, ...] = (64, 128, 256)
     cache: bool = True
 
     def __post_init__(self):

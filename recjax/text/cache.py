@@ -27,7 +27,9 @@ FORMAT_VERSION = 1
 
 
 def default_cache_dir() -> Path:
-    return data_dir() / "text-cache"
+    """``$RECJAX_TEXT_CACHE``, else ``<data dir>/text-cache``."""
+    env = os.environ.get("RECJAX_TEXT_CACHE")
+    return Path(env) if env else data_dir() / "text-cache"
 
 
 def checkpoint_fingerprint(directory: str | os.PathLike) -> str:

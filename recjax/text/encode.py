@@ -6,14 +6,13 @@ ragged shape; a short last batch is filled with empty rows whose outputs are dis
 
 Two layouts, chosen by ``packing`` (measured in ``benchmarks/text_encode.py``):
 
-* packed (default): texts of up to ``pack_width`` tokens are packed several to a row, each a
-  segment with its own positions and a block-diagonal attention mask, and pooled per segment.
-  Almost no compute goes to padding, which is what bounds a CPU (short item titles would
-  otherwise be padded to 16 tokens on average 1.5x their length).
+* packed (default): texts are packed several to a row of one of a few widths (64/128/256),
+  each a segment with its own positions and a block-diagonal attention mask, pooled per
+  segment. Almost no compute goes to padding, which is what bounds a CPU (short item titles
+  would otherwise be padded to 1.5x their length on average).
 * bucketed: one text per row, padded to the smallest of a few length buckets.
 
-Texts longer than ``pack_width`` are always bucketed. Results return in input order and are
-identical between layouts up to float rounding (tested).
+Results return in input order and are identical between layouts up to float rounding (tested).
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from recjax.text.weights import load_bert
 
 DEFAULT_CHECKPOINT = "all-MiniLM-L6-v2"
 DEFAULT_BUCKETS = (16, 32, 64, 128, 256)
+DEFAULT_PACK_WIDTHS = (64, 128, 256)
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
@@ -99,7 +99,7 @@ class TextEncoder:
 
     def encode(self, texts: Sequence[str], batch_tokens: int = 1024,
                buckets: Sequence[int] = DEFAULT_BUCKETS, packing: bool = True,
-               pack_width: int = 64, progress: bool | None = None,
+               pack_widths: Sequence[int] = DEFAULT_PACK_WIDTHS, progress: bool | None = None,
                ) -> tuple[np.ndarray, EncodeStats]:
         """Encode without the cache. Returns ``(vectors [n, dim] float32, stats)``."""
         t0 = time.perf_counter()
@@ -109,19 +109,21 @@ class TextEncoder:
         if not texts:
             return out, EncodeStats(0, 0, 0, 0.0, False)
         max_len = self.tokenizer.max_length
-        widths = sorted({min(b, max_len) for b in buckets} | {max_len})
-        pack_width = min(pack_width, max_len)
+        if packing:
+            widths = sorted({min(w, max_len) for w in pack_widths} | {max_len})
+        else:
+            widths = sorted({min(b, max_len) for b in buckets} | {max_len})
         if batch_tokens < max(widths):
             raise ValueError(f"batch_tokens={batch_tokens} is smaller than the longest bucket "
                              f"({max(widths)} tokens)")
         lengths = np.array([len(x) for x in ids])
-        rows: dict[int, list[list[int]]] = {}  # width -> rows of text indices
-        packed = (lengths <= pack_width) if packing else np.zeros(len(ids), bool)
-        if packed.any():
-            rows[pack_width] = pack_rows(lengths, np.nonzero(packed)[0], pack_width)
-        for i in np.nonzero(~packed)[0][np.argsort(lengths[~packed], kind="stable")]:
-            width = widths[int(np.searchsorted(widths, lengths[i]))]
-            rows.setdefault(width, []).append([int(i)])
+        if packing:
+            rows = pack_rows(lengths, np.arange(len(ids)), widths)
+        else:
+            rows: dict[int, list[list[int]]] = {}
+            for i in np.argsort(lengths, kind="stable"):
+                width = widths[int(np.searchsorted(widths, lengths[i]))]
+                rows.setdefault(width, []).append([int(i)])
         jobs, padded = [], 0
         for width, width_rows in sorted(rows.items()):
             per_batch = batch_tokens // width
@@ -149,18 +151,25 @@ def max_slots(width: int) -> int:
     return width // 2
 
 
-def pack_rows(lengths: np.ndarray, indices: np.ndarray, width: int) -> list[list[int]]:
-    """Pack texts into rows of ``width`` tokens: each row starts with the longest unplaced
-    text and is topped up with the longest that still fits (first-fit decreasing)."""
-    by_length: list[list[int]] = [[] for _ in range(width + 1)]
+def pack_rows(lengths: np.ndarray, indices: np.ndarray, widths: Sequence[int]
+              ) -> dict[int, list[list[int]]]:
+    """Pack texts into rows, first-fit decreasing: the longest unplaced text opens a row of the
+    smallest width in ``widths`` that holds it, and the row is topped up with the longest
+    unplaced texts that still fit. Returns ``{width: rows of text indices}``."""
+    widths = sorted(widths)
+    top = int(lengths[indices].max(initial=0))
+    if top > widths[-1]:
+        raise ValueError(f"a text of {top} tokens is longer than the widest row {widths[-1]}")
+    by_length: list[list[int]] = [[] for _ in range(top + 1)]
     for i in indices[np.argsort(-lengths[indices], kind="stable")][::-1]:
-        by_length[lengths[i]].append(int(i))  # each list pops its longest-first order
-    rows, remaining_texts, top = [], len(indices), width
-    while remaining_texts:
+        by_length[lengths[i]].append(int(i))  # each list pops in input order
+    rows: dict[int, list[list[int]]] = {}
+    remaining = len(indices)
+    while remaining:
         while not by_length[top]:
             top -= 1
-        row, room = [], width
-        length = min(room, top)
+        width = widths[int(np.searchsorted(widths, top))]
+        row, room, length = [], width, top
         while length > 0 and len(row) < max_slots(width):
             if by_length[length]:
                 row.append(by_length[length].pop())
@@ -168,8 +177,8 @@ def pack_rows(lengths: np.ndarray, indices: np.ndarray, width: int) -> list[list
                 length = min(room, length)
             else:
                 length -= 1
-        rows.append(row)
-        remaining_texts -= len(row)
+        rows.setdefault(width, []).append(row)
+        remaining -= len(row)
     return rows
 
 
@@ -220,7 +229,7 @@ def load_encoder(checkpoint: str | None = None, dtype: str = "float32",
 
 def encode_texts(texts: Sequence[str], checkpoint: str | os.PathLike | None = None, *,
                  batch_tokens: int = 1024, buckets: Sequence[int] = DEFAULT_BUCKETS,
-                 packing: bool = True, pack_width: int = 64,
+                 packing: bool = True, pack_widths: Sequence[int] = DEFAULT_PACK_WIDTHS,
                  pooling: str = "mean", normalize: bool = True, dtype: str = "float32",
                  max_length: int | None = None, template: str = "",
                  cache: bool | str | os.PathLike = True, progress: bool | None = None,
@@ -232,8 +241,8 @@ def encode_texts(texts: Sequence[str], checkpoint: str | os.PathLike | None = No
       checkpoint: registry name or local Hugging Face BERT directory; default all-MiniLM-L6-v2.
       batch_tokens: tokens per compiled batch (rows = batch_tokens // width).
       buckets: padded lengths for texts not packed (one compilation each).
-      packing: pack short texts several to a row (see the module docstring); pack_width: its
-        row length.
+      packing: pack texts several to a row (see the module docstring); pack_widths: the row
+        lengths to pack into (one compilation each).
       pooling: ``mean`` over the attention mask or ``cls``. normalize: L2-normalise rows.
       dtype: compute dtype, ``float32`` or ``bfloat16`` (accelerators); output is float32.
       template: the template that produced the texts, recorded in the cache key.
@@ -256,7 +265,7 @@ def encode_texts(texts: Sequence[str], checkpoint: str | os.PathLike | None = No
         if hit is not None:
             stats = EncodeStats(len(texts), 0, 0, time.perf_counter() - t0, True)
             return (hit, stats) if return_stats else hit
-    vectors, stats = enc.encode(texts, batch_tokens, buckets, packing, pack_width, progress)
+    vectors, stats = enc.encode(texts, batch_tokens, buckets, packing, pack_widths, progress)
     if cache_dir is not None:
         text_cache.store(cache_dir, key, vectors, **enc.settings(template),
                          checkpoint_dir=str(enc.directory))

@@ -21,7 +21,7 @@ def user_texts(dataset: Dataset, cfg: TextConfig = TextConfig()) -> list[str]:
 def encode(texts: list[str], cfg: TextConfig, template: str = "", **kw) -> np.ndarray:
     """``encode_texts`` with every setting taken from ``cfg``."""
     return encode_texts(texts, cfg.checkpoint, batch_tokens=cfg.batch_tokens,
-                        packing=cfg.packing, pack_width=cfg.pack_width, pooling=cfg.pooling,
+                        packing=cfg.packing, pack_widths=cfg.pack_widths, pooling=cfg.pooling,
                         normalize=cfg.normalize, dtype=cfg.dtype, max_length=cfg.max_length,
                         template=template, cache=cfg.cache, **kw)
 
