@@ -27,7 +27,8 @@ import numpy as np
 TORCH_SCRIPT = r"""
 import json, sys, time, torch
 from sentence_transformers import SentenceTransformer
-texts_path, model_dir, threads, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+texts_path, model_dir = sys.argv[1], sys.argv[2]
+threads, repeats = int(sys.argv[3]), int(sys.argv[4])
 torch.set_num_threads(threads)
 corpora = json.load(open(texts_path))
 model = SentenceTransformer(model_dir, device="cpu")
@@ -36,7 +37,9 @@ for name, texts in corpora.items():
     model.encode(texts[:64], batch_size=64)
     best = 1e9
     for _ in range(repeats):
-        t = time.perf_counter(); model.encode(texts, batch_size=64); best = min(best, time.perf_counter() - t)
+        t = time.perf_counter()
+        model.encode(texts, batch_size=64)
+        best = min(best, time.perf_counter() - t)
     out[name] = best
 print(json.dumps({"seconds": out, "torch": torch.__version__}))
 """
@@ -125,8 +128,8 @@ def main() -> None:
     rows.sort(key=lambda r: r[0])
     headers = ["corpus", "implementation", "threads", "sentences/s", "tokens/s",
                "compile s", "padded/real tokens"]
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"texts: {', '.join(f'{k} {len(v):,} ({real_tokens[k]:,} tokens)' for k, v in data.items())}")
+    sizes = ", ".join(f"{k} {len(v):,} ({real_tokens[k]:,} tokens)" for k, v in data.items())
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; texts: {sizes}")
     print(format_table(rows, headers, markdown=True))
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
