@@ -131,3 +131,107 @@ class TextConfig:
             raise ValueError(f"text.pooling={self.pooling!r}; expected mean or cls")
         if self.dtype not in ("float32", "bfloat16"):
             raise ValueError(f"text.dtype={self.dtype!r}; expected float32 or bfloat16")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A recommender from :data:`recjax.models.MODELS`; fields a model does not use are ignored.
+
+    name: mf | lightgcn | ngcf | gcn | gat | text_gnn.
+    combine: how layer outputs become the final embedding: ``mean`` (LightGCN), ``learned``
+      (softmax-weighted layers), ``concat`` (NGCF), ``last``; ``None`` = the model's default.
+    propagation: ``sparse`` (CSR product, fast) or ``segment`` (jraph gather/scatter).
+    relation: edge types for the graph (``none``, ``behavior``, ``rating``);
+      ``relation_weights`` learns one weight per type on the propagation (relation-aware).
+    fusion (text_gnn): ``add`` | ``concat`` | ``gate`` of ID embeddings and projected text;
+      ``inductive`` drops ID embeddings so unseen users/items are embedded from text alone.
+    backbone (text_gnn): the propagation of the fused inputs (lightgcn | ngcf | gcn | gat).
+    """
+
+    name: str = "lightgcn"
+    dim: int = 64
+    num_layers: int = 3
+    combine: str | None = None
+    propagation: str = "sparse"
+    dropout: float = 0.0
+    heads: int = 2
+    relation: str = "none"
+    relation_weights: bool = False
+    fusion: str = "add"
+    inductive: bool = False
+    text_hidden: int = 0
+    backbone: str = "lightgcn"
+    init_std: float = 0.1
+
+    def __post_init__(self):
+        checks = {"combine": (self.combine, (None, "mean", "learned", "concat", "last")),
+                  "propagation": (self.propagation, ("sparse", "segment")),
+                  "relation": (self.relation, ("none", "behavior", "rating")),
+                  "fusion": (self.fusion, ("add", "concat", "gate")),
+                  "backbone": (self.backbone, ("none", "lightgcn", "ngcf", "gcn", "gat"))}
+        for key, (value, valid) in checks.items():
+            if value not in valid:
+                raise ValueError(f"model.{key}={value!r}; expected one of {valid}")
+        if self.dim < 1 or self.num_layers < 0 or not 0 <= self.dropout < 1:
+            raise ValueError("model.dim must be >= 1, num_layers >= 0, 0 <= dropout < 1")
+        if self.dim % self.heads:
+            raise ValueError(f"model.dim={self.dim} is not divisible by heads={self.heads}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training (see :mod:`recjax.train`).
+
+    loss: ``bpr`` (one sampled negative per positive, plus LightGCN's L2 ``reg_weight`` on the
+      batch's layer-0 ID embeddings), ``softmax`` (sampled softmax / InfoNCE over
+      ``num_negatives`` sampled negatives — per row, or one set for the whole batch with
+      ``shared_negatives`` — and, with ``in_batch_negatives``, the batch's other positives,
+      at ``temperature``) or ``bce`` (rating classification: does the user like the
+      item, rating >= ``like_threshold``).
+    reject_positives: resample negatives that are train positives of the user.
+    select_on: ``valid`` (model selection on validation) or ``legacy_test`` (selects on test
+      as the original LightGCN code does; only for reproducing published tables).
+    """
+
+    loss: str = "bpr"
+    num_negatives: int = 1
+    shared_negatives: bool = False
+    in_batch_negatives: bool = False
+    temperature: float = 0.1
+    reject_positives: bool = False
+    reg_weight: float = 1e-4
+    like_threshold: float = 4.0
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    grad_clip: float = 0.0
+    freeze: tuple[str, ...] = ()
+    batch_size: int = 2048
+    epochs: int = 300
+    patience: int = 10
+    eval_every: int = 1
+    select_metric: str = "ndcg@10"
+    select_on: str = "valid"
+    seed: int = 2020
+
+    def __post_init__(self):
+        checks = {"loss": (self.loss, ("bpr", "softmax", "bce")),
+                  "optimizer": (self.optimizer, ("adam", "adamw", "sgd", "adagrad")),
+                  "schedule": (self.schedule, ("constant", "cosine", "warmup_cosine")),
+                  "select_on": (self.select_on, ("valid", "legacy_test"))}
+        for key, (value, valid) in checks.items():
+            if value not in valid:
+                raise ValueError(f"train.{key}={value!r}; expected one of {valid}")
+        if self.batch_size < 1 or self.epochs < 1 or self.num_negatives < 1:
+            raise ValueError("train.batch_size, epochs and num_negatives must be >= 1")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Full-ranking evaluation: metrics at each K, users scored ``chunk_size`` at a time."""
+
+    ks: tuple[int, ...] = (5, 10, 20, 50)
+    metrics: tuple[str, ...] = ("recall", "ndcg", "mrr", "hit", "precision")
+    chunk_size: int = 256

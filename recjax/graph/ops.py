@@ -1,0 +1,81 @@
+"""Message passing: ``y[r] = sum over edges (s -> r) of data[e] * x[s]``, two ways.
+
+* ``"sparse"`` (default): a CSR matrix product (``jax.experimental.sparse.BCSR``) with a
+  custom VJP. The built-in backward of BCSR products is slow; since our graphs hold every edge
+  in both directions, ``A^T`` is ``A`` with its values permuted by ``reverse``, so the backward
+  pass is one more forward product (plus, when the edge values are learned, a gather-only
+  ``<g[r], x[s]>`` per edge).
+* ``"segment"``: gather the senders, scale, ``segment_sum`` over receivers (jraph's
+  message passing). General, but XLA's CPU scatter-add is slow.
+
+On ml-100k (161,616 directed train edges, 64-d) one CPU propagation took 0.8 ms sparse vs
+23 ms segment; forward + backward 2.2 ms vs 29 ms (``benchmarks/propagation.py``). Both give
+the same numbers (tested), so models can switch with one config value.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax.experimental import sparse
+
+from recjax.graph.build import RecGraph
+from recjax.graph.jraph_compat import segment_max, segment_sum
+
+PROPAGATIONS = ("sparse", "segment")
+
+
+def _csr_product(data, x, indices, indptr, n):
+    return sparse.BCSR((data, indices, indptr), shape=(n, n)) @ x
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
+def _csr_matmul(data, x, indices, indptr, reverse, receivers, n):
+    return _csr_product(data, x, indices, indptr, n)
+
+
+def _csr_fwd(data, x, indices, indptr, reverse, receivers, n):
+    return _csr_product(data, x, indices, indptr, n), (data, x, indices, indptr, reverse,
+                                                        receivers)
+
+
+def _csr_bwd(n, res, g):
+    data, x, indices, indptr, reverse, receivers = res
+    dx = _csr_product(data[reverse], g, indices, indptr, n)  # A^T g, A^T = A permuted
+    ddata = jnp.sum(g[receivers] * x[indices], axis=-1)
+    return ddata, dx, None, None, None, None
+
+
+_csr_matmul.defvjp(_csr_fwd, _csr_bwd)
+
+
+def propagate(graph: RecGraph, data, x, method: str = "sparse"):
+    """Weighted neighbour sum. ``data``: ``[num_edges]`` (or ``[num_edges, heads]`` with
+    ``x: [num_nodes, heads, dim]``); ``x``: ``[num_nodes, dim]``. Returns ``x``'s shape."""
+    if method not in PROPAGATIONS:
+        raise ValueError(f"propagation {method!r} is unknown; use one of {PROPAGATIONS}")
+    if data.ndim == 2:  # one product per attention head
+        return jnp.stack([propagate(graph, data[:, h], x[:, h], method)
+                          for h in range(data.shape[1])], axis=1)
+    if method == "segment":
+        msg = data[:, None].astype(x.dtype) * x[graph.senders]
+        return segment_sum(msg, graph.receivers, graph.num_nodes, indices_are_sorted=True)
+    return _csr_matmul(data.astype(x.dtype), x, graph.senders, graph.indptr, graph.reverse,
+                       graph.receivers, graph.num_nodes)
+
+
+def receiver_max(graph: RecGraph, logits, method: str = "sparse", upper_bound=None):
+    """A per-node shift for a softmax over incoming edges: ``[num_nodes(, heads)]``.
+
+    ``segment``: each receiver's exact max (a scatter). ``sparse``: the caller's
+    ``upper_bound``, a per-node bound on the logits known without a scatter (GAT:
+    ``leaky_relu(a_dst + max(a_src))``). Softmax is shift-invariant, so both give the same
+    result unless a logit sits more than ~80 below its bound (then its weight underflows to 0).
+    """
+    if method == "segment":
+        return segment_max(logits, graph.receivers, graph.num_nodes, indices_are_sorted=True)
+    if upper_bound is None:
+        raise ValueError("receiver_max(method='sparse') needs a per-node upper_bound")
+    return upper_bound

@@ -1,0 +1,191 @@
+"""The host loop: epochs of jitted steps, evaluation cadence, early stopping, logging.
+
+Device values are fetched once per epoch (the step's metrics are stacked on device and read
+together), never every step. Batches come from ``np.random.default_rng([seed, epoch])`` so
+every epoch's order is reproducible on its own (what exact resume needs).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from recjax.config.schema import EvalConfig, TrainConfig
+from recjax.eval.metrics import classification_metrics
+from recjax.eval.ranking import Ranker, RankingTask, prepare_ranking
+from recjax.graph import RecGraph
+from recjax.models import Features, Recommender
+from recjax.train.optim import make_optimizer
+from recjax.train.state import TrainState
+from recjax.train.step import make_embed, make_train_epoch
+from recjax.types import Interactions, Split
+
+
+def epoch_batches(train: Interactions, batch_size: int, seed: int, epoch: int,
+                  like_threshold: float = 4.0) -> dict[str, np.ndarray]:
+    """One shuffled pass over the train rows as fixed-size batches, stacked ``[steps,
+    batch_size]``; the tail is padded (repeating the epoch's first row) and masked."""
+    order = np.random.default_rng([seed, epoch]).permutation(len(train))
+    steps = steps_per_epoch(len(order), batch_size)
+    mask = np.arange(steps * batch_size) < len(order)
+    idx = np.r_[order, np.full(steps * batch_size - len(order), order[0])]
+    batches = {"users": train.user_ids[idx], "items": train.item_ids[idx],
+               "labels": (train.ratings[idx] >= like_threshold).astype(np.float32),
+               "mask": mask}
+    return {k: v.reshape(steps, batch_size) for k, v in batches.items()}
+
+
+def steps_per_epoch(num_rows: int, batch_size: int) -> int:
+    return -(-num_rows // batch_size)
+
+
+@dataclass
+class FitResult:
+    """What training produced: best parameters, their valid/test metrics, the per-epoch
+    history and timings (seconds)."""
+
+    params: Any
+    best_epoch: int
+    valid: dict[str, float]
+    test: dict[str, float]
+    history: list[dict] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Evaluator:
+    """Valid/test evaluation of one split: ranking always, classification for ``bce``."""
+
+    split: Split
+    cfg: EvalConfig
+    classification: bool
+    like_threshold: float
+    valid_task: RankingTask = None
+    test_task: RankingTask = None
+
+    def __post_init__(self):
+        self.ranker = Ranker(tuple(self.cfg.ks), tuple(self.cfg.metrics))
+        sp = self.split
+        self.valid_task = prepare_ranking(sp.valid, [sp.train], self.cfg.chunk_size)
+        self.test_task = prepare_ranking(sp.test, [sp.train, sp.valid], self.cfg.chunk_size)
+
+    def __call__(self, user_emb, item_emb, part: str, offset=0.0) -> dict[str, float]:
+        task, rows = ((self.valid_task, self.split.valid) if part == "valid"
+                      else (self.test_task, self.split.test))
+        out = self.ranker(user_emb, item_emb, task) if len(rows) else {}
+        if self.classification and len(rows):
+            logits = jnp.sum(user_emb[rows.user_ids] * item_emb[rows.item_ids], -1) + offset
+            out.update(classification_metrics(rows.ratings >= self.like_threshold,
+                                              np.asarray(logits)))
+        return out
+
+
+def _progress(total: int, enabled: bool | None):
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="epochs", unit="epoch", leave=False)
+
+
+def fit(model: Recommender, graph: RecGraph, features: Features | None, split: Split,
+        train_cfg: TrainConfig, eval_cfg: EvalConfig = EvalConfig(),
+        run_dir: str | Path | None = None, progress: bool | None = None,
+        on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+    """Train ``model`` on ``split.train`` with early stopping on ``train_cfg.select_metric``.
+
+    The graph must be built from ``split.train`` only. Returns the best parameters (by the
+    selection metric on valid, or on test with ``select_on="legacy_test"``) with their valid
+    and test metrics. With ``run_dir``, each evaluated epoch is appended to
+    ``run_dir/metrics.jsonl``.
+    """
+    cfg = train_cfg
+    available = {f"{m}@{k}" for m in eval_cfg.metrics for k in eval_cfg.ks}
+    if cfg.loss == "bce":
+        available |= {"auc", "accuracy", "logloss"}
+    if cfg.select_metric not in available:
+        raise ValueError(f"select_metric {cfg.select_metric!r} is not computed; available: "
+                         f"{sorted(available)}")
+    t_start = time.perf_counter()
+    features = features if features is not None else Features()
+    root = jax.random.key(cfg.seed)
+    init_key, state_key = jax.random.split(root)
+    params = model.init({"params": init_key, "dropout": init_key}, graph, features)
+    n_steps = steps_per_epoch(len(split.train), cfg.batch_size)
+    tx = make_optimizer(cfg, n_steps * cfg.epochs)
+    state = TrainState.create(params, tx, state_key)
+    epoch_fn = make_train_epoch(model, cfg, tx)
+    embed = make_embed(model)
+    evaluator = Evaluator(split, eval_cfg, cfg.loss == "bce", cfg.like_threshold)
+    offset_fn = jax.jit(lambda p: model.apply(p, method=model.offset))
+    select_part = "test" if cfg.select_on == "legacy_test" else "valid"
+
+    metrics_file = None
+    if run_dir is not None:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        metrics_file = open(Path(run_dir) / "metrics.jsonl", "a")  # noqa: SIM115
+    history, best, best_epoch, best_params, since_best = [], -np.inf, 0, None, 0
+    timings = {"first_epoch": 0.0, "train": 0.0, "eval": 0.0}
+    bar = _progress(cfg.epochs, progress)
+    try:
+        for epoch in range(1, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            batches = epoch_batches(split.train, cfg.batch_size, cfg.seed, epoch,
+                                    cfg.like_threshold)
+            state, step_metrics = epoch_fn(state, graph, batches, features)
+            means = {k: float(np.mean(v)) for k, v in jax.device_get(step_metrics).items()}
+            t1 = time.perf_counter()
+            if epoch == 1:
+                timings["first_epoch"] = t1 - t0
+            timings["train"] += t1 - t0
+            record = {"epoch": epoch, "step": int(state.step), "train_seconds": t1 - t0,
+                      **{f"train/{k}": v for k, v in means.items()}}
+            if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+                user_emb, item_emb = embed(state.params, graph, features)
+                offset = offset_fn(state.params)
+                scores = evaluator(user_emb, item_emb, select_part, offset)
+                t2 = time.perf_counter()
+                timings["eval"] += t2 - t1
+                record.update({f"{select_part}/{k}": v for k, v in scores.items()})
+                record["eval_seconds"] = t2 - t1
+                current = scores[cfg.select_metric]
+                if current > best:
+                    best, best_epoch, since_best = current, epoch, 0
+                    best_params = jax.tree_util.tree_map(jnp.copy, state.params)
+                else:
+                    since_best += 1
+            history.append(record)
+            if metrics_file:
+                metrics_file.write(json.dumps(record) + "\n")
+                metrics_file.flush()
+            if on_epoch:
+                on_epoch(record)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{means['loss']:.4f}",
+                                **{cfg.select_metric: f"{best:.4f}"})
+            if since_best >= cfg.patience:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+        if metrics_file:
+            metrics_file.close()
+    user_emb, item_emb = embed(best_params, graph, features)
+    offset = offset_fn(best_params)
+    valid = evaluator(user_emb, item_emb, "valid", offset)
+    test = evaluator(user_emb, item_emb, "test", offset)
+    timings["total"] = time.perf_counter() - t_start
+    timings["epochs"] = len(history)
+    return FitResult(best_params, best_epoch, valid, test, history, timings)
