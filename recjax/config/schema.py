@@ -235,3 +235,40 @@ class EvalConfig:
     ks: tuple[int, ...] = (5, 10, 20, 50)
     metrics: tuple[str, ...] = ("recall", "ndcg", "mrr", "hit", "precision")
     chunk_size: int = 256
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    """Devices and threads (see :mod:`recjax.train.parallel`).
+
+    cpu_threads: XLA CPU threads for this process (0 = all cores); set before JAX starts, so
+      parallel sweep jobs on one machine do not oversubscribe it.
+    preallocate: let JAX grab most GPU memory up front (off for several jobs per GPU).
+    """
+
+    cpu_threads: int = 0
+    preallocate: bool = True
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The run itself: a name, checkpoint cadence, what to print and draw."""
+
+    name: str = "run"
+    checkpoint_every: int = 10
+    progress: bool | None = None
+    plot: bool = True
+    show_recommendations: int = 0
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything one training run needs; composed by Hydra from ``conf/``."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    run: RunConfig = field(default_factory=RunConfig)

@@ -66,6 +66,21 @@ class Recommender(nn.Module):
         self.head()  # created with the rest at init; used by the classification loss
         return h[: self.num_users], h[self.num_users:]
 
+    def propagate(self, graph: RecGraph, users, items, train: bool = False):
+        """Run the graph encoder on given layer-0 inputs over any graph (e.g. the train graph
+        plus new nodes): ``(user_emb, item_emb)``."""
+        h = self.graph(graph, jnp.concatenate([users, items], axis=0), train)
+        return h[: graph.num_users], h[graph.num_users:]
+
+    def new_node_inputs(self, text):
+        """Layer-0 inputs ``[n, dim]`` of nodes the model never saw: their projected text
+        (fused with an all-zero ID embedding, the only ID an unseen node can have), or zeros
+        for models without text (``text`` may then be an ``[n, 0]`` array)."""
+        if "text" not in self.inputs.split("+"):
+            return jnp.zeros((text.shape[0], self.cfg.dim), jnp.float32)
+        t = self.text(text)
+        return self.fusion(jnp.zeros_like(t), t) if self.inputs == "id+text" else t
+
     def offset(self):
         """The learned logit offset of the rating-classification mode (``head/bias``)."""
         return self.head()

@@ -11,6 +11,8 @@ and rebuilt, never used.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -90,6 +92,19 @@ def load(cache_dir: Path, key: str, n: int) -> np.ndarray | None:
     for p in (meta_path, arr_path):
         p.unlink(missing_ok=True)
     return None
+
+
+@contextlib.contextmanager
+def entry_lock(cache_dir: Path, key: str):
+    """An exclusive lock on one entry while it is checked and built, so concurrent sweep jobs
+    that need the same vectors encode them once: the others wait, then find them cached."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / f".{key}.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _atomic_write(path: Path, write) -> None:

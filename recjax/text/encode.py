@@ -31,7 +31,7 @@ import numpy as np
 
 from recjax.text import cache as text_cache
 from recjax.text.bert import pool_segments, segment_attention_mask
-from recjax.text.tokenizer import Tokenizer
+from recjax.text.tokenizer import Tokenizer, default_max_length
 from recjax.text.weights import load_bert
 
 DEFAULT_CHECKPOINT = "all-MiniLM-L6-v2"
@@ -93,9 +93,9 @@ class TextEncoder:
         self._encode_batch = jax.jit(encode_batch, static_argnums=4)
 
     def settings(self, template: str = "") -> dict:
-        return {"checkpoint": self.fingerprint, "max_length": self.tokenizer.max_length,
-                "pooling": self.pooling, "normalize": self.normalize, "dtype": self.dtype,
-                "template": template}
+        return encode_settings(self.fingerprint, self.tokenizer.max_length, self.pooling,
+                               self.normalize, self.dtype, template)
+
 
     def encode(self, texts: Sequence[str], batch_tokens: int = 1024,
                buckets: Sequence[int] = DEFAULT_BUCKETS, packing: bool = True,
@@ -144,6 +144,13 @@ class TextEncoder:
         bar.close()
         return out, EncodeStats(len(texts), int(lengths.sum()), padded,
                                 time.perf_counter() - t0, False)
+
+
+def encode_settings(fingerprint: str, max_length: int, pooling: str, normalize: bool,
+                    dtype: str, template: str) -> dict:
+    """Everything that determines the vectors (the cache key), besides the texts."""
+    return {"checkpoint": fingerprint, "max_length": max_length, "pooling": pooling,
+            "normalize": normalize, "dtype": dtype, "template": template}
 
 
 def max_slots(width: int) -> int:
@@ -250,23 +257,29 @@ def encode_texts(texts: Sequence[str], checkpoint: str | os.PathLike | None = No
       return_stats: also return :class:`EncodeStats`.
     """
     texts = list(texts)
-    enc = load_encoder(None if checkpoint is None else str(checkpoint), dtype, max_length,
-                       pooling, normalize)
+    ckpt = None if checkpoint is None else str(checkpoint)
     cache_dir = (None if cache is False else
                  text_cache.default_cache_dir() if cache is True else Path(cache))
-    key = None
-    if cache_dir is not None:
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise TypeError(f"text {i} is {type(t).__name__} ({t!r}), expected str")
-        key = text_cache.cache_key(texts, **enc.settings(template))
+    if cache_dir is None:
+        enc = load_encoder(ckpt, dtype, max_length, pooling, normalize)
+        vectors, stats = enc.encode(texts, batch_tokens, buckets, packing, pack_widths, progress)
+        return (vectors, stats) if return_stats else vectors
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"text {i} is {type(t).__name__} ({t!r}), expected str")
+    # The key needs only the checkpoint's fingerprint: a hit never loads the model.
+    directory = resolve_checkpoint(ckpt)
+    settings = encode_settings(text_cache.checkpoint_fingerprint(directory),
+                               max_length or default_max_length(directory), pooling,
+                               normalize, dtype, template)
+    key = text_cache.cache_key(texts, **settings)
+    with text_cache.entry_lock(cache_dir, key):
         t0 = time.perf_counter()
         hit = text_cache.load(cache_dir, key, len(texts))
         if hit is not None:
             stats = EncodeStats(len(texts), 0, 0, time.perf_counter() - t0, True)
             return (hit, stats) if return_stats else hit
-    vectors, stats = enc.encode(texts, batch_tokens, buckets, packing, pack_widths, progress)
-    if cache_dir is not None:
-        text_cache.store(cache_dir, key, vectors, **enc.settings(template),
-                         checkpoint_dir=str(enc.directory))
+        enc = load_encoder(ckpt, dtype, max_length, pooling, normalize)
+        vectors, stats = enc.encode(texts, batch_tokens, buckets, packing, pack_widths, progress)
+        text_cache.store(cache_dir, key, vectors, **settings, checkpoint_dir=str(enc.directory))
     return (vectors, stats) if return_stats else vectors

@@ -24,6 +24,7 @@ from recjax.eval.metrics import classification_metrics
 from recjax.eval.ranking import Ranker, RankingTask, prepare_ranking
 from recjax.graph import RecGraph
 from recjax.models import Features, Recommender
+from recjax.train.checkpoint import Checkpointer
 from recjax.train.optim import make_optimizer
 from recjax.train.state import TrainState
 from recjax.train.step import make_embed, make_train_epoch
@@ -102,13 +103,16 @@ def _progress(total: int, enabled: bool | None):
 def fit(model: Recommender, graph: RecGraph, features: Features | None, split: Split,
         train_cfg: TrainConfig, eval_cfg: EvalConfig = EvalConfig(),
         run_dir: str | Path | None = None, progress: bool | None = None,
-        on_epoch: Callable[[dict], None] | None = None) -> FitResult:
+        on_epoch: Callable[[dict], None] | None = None,
+        checkpointer: Checkpointer | None = None, checkpoint_every: int = 10) -> FitResult:
     """Train ``model`` on ``split.train`` with early stopping on ``train_cfg.select_metric``.
 
     The graph must be built from ``split.train`` only. Returns the best parameters (by the
     selection metric on valid, or on test with ``select_on="legacy_test"``) with their valid
-    and test metrics. With ``run_dir``, each evaluated epoch is appended to
-    ``run_dir/metrics.jsonl``.
+    and test metrics. With ``run_dir``, each epoch is appended to ``run_dir/metrics.jsonl``.
+    With a ``checkpointer``, the state is saved every ``checkpoint_every`` epochs and at the
+    end, and a run that finds a checkpoint continues from it: batches and step keys derive
+    from (seed, epoch) and (key, step), so a resumed run ends exactly as an uninterrupted one.
     """
     cfg = train_cfg
     available = {f"{m}@{k}" for m in eval_cfg.metrics for k in eval_cfg.ks}
@@ -119,8 +123,7 @@ def fit(model: Recommender, graph: RecGraph, features: Features | None, split: S
                          f"{sorted(available)}")
     t_start = time.perf_counter()
     features = features if features is not None else Features()
-    root = jax.random.key(cfg.seed)
-    init_key, state_key = jax.random.split(root)
+    init_key, state_key = jax.random.split(jax.random.key(cfg.seed))
     params = model.init({"params": init_key, "dropout": init_key}, graph, features)
     n_steps = steps_per_epoch(len(split.train), cfg.batch_size)
     tx = make_optimizer(cfg, n_steps * cfg.epochs)
@@ -131,61 +134,75 @@ def fit(model: Recommender, graph: RecGraph, features: Features | None, split: S
     offset_fn = jax.jit(lambda p: model.apply(p, method=model.offset))
     select_part = "test" if cfg.select_on == "legacy_test" else "valid"
 
-    metrics_file = None
-    if run_dir is not None:
-        Path(run_dir).mkdir(parents=True, exist_ok=True)
-        metrics_file = open(Path(run_dir) / "metrics.jsonl", "a")  # noqa: SIM115
-    history, best, best_epoch, best_params, since_best = [], -np.inf, 0, None, 0
+    loop = {"epoch": 0, "best": -np.inf, "best_epoch": 0, "since_best": 0, "history": []}
+    best_params = params
+    if checkpointer is not None and checkpointer.latest() is not None:
+        state, best_params, loop = checkpointer.restore(state, params)
+    history = loop["history"]
+    metrics_path = Path(run_dir) / "metrics.jsonl" if run_dir is not None else None
+    if metrics_path is not None:
+        # Rewrite from the restored history: drop epochs logged after the last checkpoint.
+        metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        metrics_path.write_text("".join(json.dumps(r) + "\n" for r in history))
     timings = {"first_epoch": 0.0, "train": 0.0, "eval": 0.0}
     bar = _progress(cfg.epochs, progress)
+    if bar is not None:
+        bar.update(loop["epoch"])
+
+    def save(epoch):
+        if checkpointer is not None:
+            checkpointer.save(epoch, state, best_params, loop)
+
     try:
-        for epoch in range(1, cfg.epochs + 1):
+        for epoch in range(loop["epoch"] + 1, cfg.epochs + 1):
+            if loop["since_best"] >= cfg.patience:
+                break
             t0 = time.perf_counter()
             batches = epoch_batches(split.train, cfg.batch_size, cfg.seed, epoch,
                                     cfg.like_threshold)
             state, step_metrics = epoch_fn(state, graph, batches, features)
             means = {k: float(np.mean(v)) for k, v in jax.device_get(step_metrics).items()}
             t1 = time.perf_counter()
-            if epoch == 1:
+            if not timings["first_epoch"]:
                 timings["first_epoch"] = t1 - t0
             timings["train"] += t1 - t0
             record = {"epoch": epoch, "step": int(state.step), "train_seconds": t1 - t0,
                       **{f"train/{k}": v for k, v in means.items()}}
             if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
                 user_emb, item_emb = embed(state.params, graph, features)
-                offset = offset_fn(state.params)
-                scores = evaluator(user_emb, item_emb, select_part, offset)
+                scores = evaluator(user_emb, item_emb, select_part, offset_fn(state.params))
                 t2 = time.perf_counter()
                 timings["eval"] += t2 - t1
                 record.update({f"{select_part}/{k}": v for k, v in scores.items()})
                 record["eval_seconds"] = t2 - t1
                 current = scores[cfg.select_metric]
-                if current > best:
-                    best, best_epoch, since_best = current, epoch, 0
+                if current > loop["best"]:
+                    loop.update(best=current, best_epoch=epoch, since_best=0)
                     best_params = jax.tree_util.tree_map(jnp.copy, state.params)
                 else:
-                    since_best += 1
+                    loop["since_best"] += 1
             history.append(record)
-            if metrics_file:
-                metrics_file.write(json.dumps(record) + "\n")
-                metrics_file.flush()
+            loop["epoch"] = epoch
+            if metrics_path is not None:
+                with open(metrics_path, "a") as f:
+                    f.write(json.dumps(record) + "\n")
             if on_epoch:
                 on_epoch(record)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{means['loss']:.4f}",
-                                **{cfg.select_metric: f"{best:.4f}"})
-            if since_best >= cfg.patience:
-                break
+                                **{cfg.select_metric: f"{loop['best']:.4f}"})
+            if epoch % checkpoint_every == 0:
+                save(epoch)
+        if checkpointer is not None and checkpointer.latest() != loop["epoch"]:
+            save(loop["epoch"])
     finally:
         if bar is not None:
             bar.close()
-        if metrics_file:
-            metrics_file.close()
     user_emb, item_emb = embed(best_params, graph, features)
     offset = offset_fn(best_params)
     valid = evaluator(user_emb, item_emb, "valid", offset)
     test = evaluator(user_emb, item_emb, "test", offset)
     timings["total"] = time.perf_counter() - t_start
     timings["epochs"] = len(history)
-    return FitResult(best_params, best_epoch, valid, test, history, timings)
+    return FitResult(best_params, loop["best_epoch"], valid, test, history, timings)

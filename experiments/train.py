@@ -1,0 +1,43 @@
+"""``recjax-train experiment=ml100k_lightgcn``: train (or resume) one run per Hydra job."""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from experiments.config import (CONF_DIR, clean_errors, configure_runtime, job_num, output_dir,
+                                register, to_experiment)
+
+register()
+
+
+@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+@clean_errors("recjax-train")
+def main(cfg: DictConfig) -> float:
+    exp = to_experiment(cfg)
+    configure_runtime(exp.parallel, job_num())
+    from recjax.experiment import train_run
+    from recjax.tables import format_table
+
+    run_dir = output_dir()
+    result, prepared = train_run(exp, run_dir)
+    names = sorted(result.test, key=lambda k: (k.split("@")[0], int(k.split("@")[1]))
+                   if "@" in k else (k, 0))
+    rows = [(k, result.valid.get(k, float("nan")), result.test[k]) for k in names]
+    print(f"\n{exp.model.name} on {exp.data.name}: best epoch {result.best_epoch} of "
+          f"{len(result.history)}, {result.timings['total']:.1f} s")
+    print(format_table(rows, ["metric", "valid", "test"]))
+    if exp.run.show_recommendations:
+        from recjax.recommend import Serving
+
+        serving = Serving.from_prepared(prepared, result.params)
+        user = prepared.dataset.id_maps.user_raw[0]
+        print(f"\ntop {exp.run.show_recommendations} for user {user}:")
+        print(serving.format(serving.for_user(user, exp.run.show_recommendations)))
+    print(f"\nrun directory: {run_dir}")
+    # The return value is what an Optuna sweep maximises.
+    return float(result.valid.get(exp.train.select_metric, float("nan")))
+
+
+if __name__ == "__main__":
+    main()

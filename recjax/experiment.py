@@ -1,0 +1,174 @@
+"""One experiment from a frozen :class:`~recjax.config.schema.ExperimentConfig`: data, text
+features, graph, model, training with checkpoints, and its run directory.
+
+Run directory layout (``train_run``)::
+
+    config.json       the full config (compared on resume: another config is refused)
+    run.json          status (running / finished / failed), seeds, versions, devices, timings
+    metrics.jsonl     one line per epoch
+    metrics.json      {"valid": {...}, "test": {...}}; written only when the run finished
+    checkpoints/      orbax: latest state + best parameters
+    curves.png        training loss and validation metric per epoch
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from recjax.config.io import diff, from_dict, to_dict
+from recjax.config.schema import ExperimentConfig
+from recjax.data.datasets import load
+from recjax.graph import RecGraph, build_graph
+from recjax.models import Features, Recommender, build_model, uses_text
+from recjax.train.checkpoint import Checkpointer
+from recjax.train.loop import FitResult, fit
+from recjax.types import Dataset, Split
+
+
+class IncompatibleRunError(ValueError):
+    """The run directory holds a run of a different configuration."""
+
+
+@dataclass
+class Prepared:
+    """Everything training, evaluation and recommendation need besides parameters."""
+
+    cfg: ExperimentConfig
+    dataset: Dataset
+    split: Split
+    graph: RecGraph
+    features: Features | None
+    model: Recommender
+    item_text: np.ndarray | None = None
+    user_text: np.ndarray | None = None
+
+
+def prepare(cfg: ExperimentConfig, progress: bool | None = None) -> Prepared:
+    dataset, split = load(cfg.data)
+    graph = build_graph(split.train, cfg.model.relation)
+    model = build_model(cfg.model, dataset.num_users, dataset.num_items)
+    features = item_text = user_text = None
+    if uses_text(model):
+        from recjax.text.features import text_features, user_texts
+
+        item_text, user_text = text_features(dataset, cfg.text, progress)
+        has_user_text = any(user_texts(dataset, cfg.text))
+        features = Features(jnp.asarray(item_text),
+                            jnp.asarray(user_text) if has_user_text else None)
+    return Prepared(cfg, dataset, split, graph, features, model, item_text, user_text)
+
+
+def _atomic_json(path: Path, obj) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def _comparable(cfg: ExperimentConfig) -> dict:
+    d = to_dict(cfg)
+    d.pop("run")
+    d.pop("parallel")
+    return d
+
+
+def check_compatible(cfg: ExperimentConfig, run_dir: Path) -> None:
+    """Refuse a run directory that holds another configuration's run (a directory whose run
+    failed before its first checkpoint holds nothing to resume and is reused)."""
+    path = run_dir / "config.json"
+    ckpt = run_dir / "checkpoints"
+    has_checkpoint = ckpt.is_dir() and any(p.name.isdigit() for p in ckpt.iterdir())
+    if not path.exists() or not has_checkpoint:
+        return
+    try:
+        old = json.loads(path.read_text())
+    except ValueError as e:
+        raise IncompatibleRunError(f"{path} is not valid JSON ({e})") from None
+    old.pop("run", None)
+    old.pop("parallel", None)
+    changes = diff(old, _comparable(cfg))
+    if changes:
+        raise IncompatibleRunError(
+            f"{run_dir} holds a run of another configuration ({len(changes)} difference(s): "
+            + "; ".join(changes[:6]) + "); use a new run directory to start a new run")
+
+
+def environment() -> dict:
+    import flax
+    import optax
+
+    import recjax
+
+    return {"python": platform.python_version(), "jax": jax.__version__,
+            "flax": flax.__version__, "optax": optax.__version__, "numpy": np.__version__,
+            "recjax": recjax.__version__, "devices": [str(d) for d in jax.devices()],
+            "host": socket.gethostname(), "cpu_count": os.cpu_count(),
+            "xla_flags": os.environ.get("XLA_FLAGS", "")}
+
+
+def train_run(cfg: ExperimentConfig, run_dir: str | Path) -> tuple[FitResult, Prepared]:
+    """Train (or resume) the run in ``run_dir``; see the module docstring for the layout."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    check_compatible(cfg, run_dir)
+    _atomic_json(run_dir / "config.json", to_dict(cfg))
+    (run_dir / "metrics.json").unlink(missing_ok=True)  # only a finished run has one
+    info = {"status": "running", "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "seeds": {"split": cfg.data.split.seed, "train": cfg.train.seed,
+                      "data": cfg.data.synthetic.seed},
+            "environment": environment()}
+    _atomic_json(run_dir / "run.json", info)
+    checkpointer = Checkpointer(run_dir / "checkpoints")
+    try:
+        prepared = prepare(cfg, cfg.run.progress)
+        resumed_from = checkpointer.latest()
+        result = fit(prepared.model, prepared.graph, prepared.features, prepared.split,
+                     cfg.train, cfg.eval, run_dir=run_dir, progress=cfg.run.progress,
+                     checkpointer=checkpointer, checkpoint_every=cfg.run.checkpoint_every)
+    except BaseException as e:
+        info.update(status="failed", error=f"{type(e).__name__}: {e}"[:2000])
+        _atomic_json(run_dir / "run.json", info)
+        raise
+    finally:
+        checkpointer.close()
+    _atomic_json(run_dir / "metrics.json", {"valid": result.valid, "test": result.test})
+    if cfg.run.plot:
+        from recjax.report import plot_curves
+
+        plot_curves(result.history, run_dir / "curves.png", cfg.train.select_metric)
+    info.update(status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"),
+                best_epoch=result.best_epoch, epochs=len(result.history),
+                resumed_from_epoch=resumed_from, timings=result.timings)
+    _atomic_json(run_dir / "run.json", info)
+    return result, prepared
+
+
+def load_run(run_dir: str | Path, progress: bool | None = None):
+    """A finished or checkpointed run: ``(prepared, best_params)``.
+
+    Raises ``FileNotFoundError`` when ``run_dir`` holds no trained model.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json)")
+    cfg = from_dict(ExperimentConfig, json.loads(path.read_text()))
+    checkpointer = Checkpointer(run_dir / "checkpoints")
+    try:
+        if checkpointer.latest() is None:
+            raise FileNotFoundError(f"{run_dir} holds no trained model (no checkpoint yet)")
+        prepared = prepare(cfg, progress)
+        like = prepared.model.init(jax.random.key(0), prepared.graph, prepared.features)
+        params, _ = checkpointer.restore_best(like)
+    finally:
+        checkpointer.close()
+    return prepared, params
