@@ -11,7 +11,6 @@ import os
 import sys
 import typing
 from collections.abc import Callable
-
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
@@ -19,7 +18,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from recjax.config.io import from_dict
 from recjax.config.schema import ExperimentConfig, ParallelConfig
-
 
 # Absolute, so the entrypoints find conf/ whether run as scripts or installed commands.
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")

@@ -5,8 +5,15 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from experiments.config import (CONF_DIR, clean_errors, configure_runtime, job_num, output_dir,
-                                register, to_experiment)
+from experiments.config import (
+    CONF_DIR,
+    clean_errors,
+    configure_runtime,
+    job_num,
+    output_dir,
+    register,
+    to_experiment,
+)
 
 register()
 
