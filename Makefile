@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Fetch ml-100k, print its statistics, encode its texts, train the text-fused GNN and show
+# its test metrics and ten recommendations for one user.
 demo: $(STAMP)
 	$(BIN)/recjax-data ml-100k
+	$(BIN)/recjax-encode
+	$(BIN)/recjax-train experiment=ml100k_text_gnn
 
 test: $(STAMP)
 	$(BIN)/ruff check recjax experiments tests benchmarks

@@ -68,6 +68,11 @@ def configure_runtime(parallel: ParallelConfig, job_num: int = 0) -> None:
         os.sched_setaffinity(0, {cores[(start + i) % len(cores)] for i in range(n)})
     if not parallel.preallocate:
         os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    if parallel.distributed:
+        from recjax.train.parallel import initialize_distributed
+
+        initialize_distributed(parallel.coordinator_address, parallel.num_processes,
+                               parallel.process_id)
 
 
 def job_num() -> int:

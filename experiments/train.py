@@ -23,10 +23,23 @@ register()
 def main(cfg: DictConfig) -> float:
     exp = to_experiment(cfg)
     configure_runtime(exp.parallel, job_num())
-    from recjax.experiment import train_run
+    from recjax.experiment import train_run, train_vectorized_run, vectorized_values
     from recjax.tables import format_table
 
     run_dir = output_dir()
+    if vectorized_values(exp):
+        results, configs, _ = train_vectorized_run(exp, run_dir)
+        keys = list(vectorized_values(exp))
+        rows = [(i, *(getattr(c.train, k) for k in keys), r.best_epoch,
+                 r.valid.get("ndcg@10", float("nan")), r.test.get("ndcg@10", float("nan")),
+                 r.test.get("recall@20", float("nan")))
+                for i, (c, r) in enumerate(zip(configs, results, strict=True))]
+        print(f"\n{len(results)} configurations trained together in one program, "
+              f"{results[0].timings['total']:.1f} s")
+        print(format_table(rows, ["#", *keys, "best epoch", "valid ndcg@10", "test ndcg@10",
+                                  "test recall@20"]))
+        print(f"\nrun directory: {run_dir} (one config_<i>/ per configuration)")
+        return max(r.valid.get(exp.train.select_metric, float("-inf")) for r in results)
     result, prepared = train_run(exp, run_dir)
     names = sorted(result.test, key=lambda k: (k.split("@")[0], int(k.split("@")[1]))
                    if "@" in k else (k, 0))

@@ -115,6 +115,24 @@ def environment() -> dict:
             "xla_flags": os.environ.get("XLA_FLAGS", "")}
 
 
+def make_run_mesh(cfg: ExperimentConfig):
+    """The device mesh ``cfg.parallel`` asks for, or None for a single device."""
+    par = cfg.parallel
+    if par.devices == 1 and par.model == 1:
+        return None
+    from recjax.train.parallel import make_mesh
+
+    devices = jax.devices()
+    n = par.devices or len(devices)
+    if n > len(devices):
+        raise ValueError(f"parallel.devices={n} but only {len(devices)} devices are visible")
+    return make_mesh(data=n // par.model, model=par.model, devices=devices[:n])
+
+
+def vectorized_values(cfg: ExperimentConfig) -> dict[str, list]:
+    return {k: list(v) for k, v in to_dict(cfg.sweep.vectorize).items() if v}
+
+
 def train_run(cfg: ExperimentConfig, run_dir: str | Path) -> tuple[FitResult, Prepared]:
     """Train (or resume) the run in ``run_dir``; see the module docstring for the layout."""
     run_dir = Path(run_dir)
@@ -133,7 +151,8 @@ def train_run(cfg: ExperimentConfig, run_dir: str | Path) -> tuple[FitResult, Pr
         resumed_from = checkpointer.latest()
         result = fit(prepared.model, prepared.graph, prepared.features, prepared.split,
                      cfg.train, cfg.eval, run_dir=run_dir, progress=cfg.run.progress,
-                     checkpointer=checkpointer, checkpoint_every=cfg.run.checkpoint_every)
+                     checkpointer=checkpointer, checkpoint_every=cfg.run.checkpoint_every,
+                     mesh=make_run_mesh(cfg), shard_embeddings=cfg.parallel.shard_embeddings)
     except BaseException as e:
         info.update(status="failed", error=f"{type(e).__name__}: {e}"[:2000])
         _atomic_json(run_dir / "run.json", info)
@@ -172,3 +191,45 @@ def load_run(run_dir: str | Path, progress: bool | None = None):
     finally:
         checkpointer.close()
     return prepared, params
+
+
+def train_vectorized_run(cfg: ExperimentConfig, run_dir: str | Path
+                         ) -> tuple[list[FitResult], list[ExperimentConfig], Prepared]:
+    """All configurations of ``cfg.sweep.vectorize`` in one program. Each gets a
+    subdirectory ``config_<i>/`` with its own config.json, metrics.json(l), run.json, so
+    ``recjax-report`` tabulates them like separate runs. (No checkpoints: a vectorised run
+    restarts from the beginning.)"""
+    from dataclasses import replace
+
+    from recjax.config.schema import SweepConfig
+    from recjax.report import plot_curves
+    from recjax.train.sweep import expand, fit_vectorized
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    values = vectorized_values(cfg)
+    info = {"status": "running", "vectorized": values, "environment": environment()}
+    _atomic_json(run_dir / "run.json", info)
+    try:
+        prepared = prepare(cfg, cfg.run.progress)
+        results = fit_vectorized(prepared.model, prepared.graph, prepared.features,
+                                 prepared.split, cfg.train, values, cfg.eval)
+    except BaseException as e:
+        info.update(status="failed", error=f"{type(e).__name__}: {e}"[:2000])
+        _atomic_json(run_dir / "run.json", info)
+        raise
+    configs = [replace(cfg, train=t, sweep=SweepConfig()) for t in expand(cfg.train, values)]
+    for i, (c, r) in enumerate(zip(configs, results, strict=True)):
+        sub = run_dir / f"config_{i}"
+        sub.mkdir(exist_ok=True)
+        _atomic_json(sub / "config.json", to_dict(c))
+        (sub / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in r.history))
+        _atomic_json(sub / "metrics.json", {"valid": r.valid, "test": r.test})
+        _atomic_json(sub / "run.json", {"status": "finished", "best_epoch": r.best_epoch,
+                                        "epochs": len(r.history), "timings": r.timings,
+                                        "vectorized_index": i})
+        if cfg.run.plot:
+            plot_curves(r.history, sub / "curves.png", cfg.train.select_metric)
+    info.update(status="finished", configurations=len(configs))
+    _atomic_json(run_dir / "run.json", info)
+    return results, configs, prepared

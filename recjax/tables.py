@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
+
+
+def display_width(text: str) -> int:
+    """Terminal columns: East Asian wide and full-width characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    fill = " " * max(width - display_width(text), 0)
+    return fill + text if right else text + fill
 
 
 def _cell(value) -> str:
@@ -20,13 +31,13 @@ def format_table(rows: Sequence[Sequence], headers: Sequence[str], markdown: boo
     columns whose values are all numbers are right-aligned.
     """
     cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    widths = [max([display_width(h)] + [display_width(r[i]) for r in cells])
+              for i, h in enumerate(headers)]
     numeric = [bool(rows) and all(isinstance(r[i], int | float) for r in rows)
                for i in range(len(headers))]
 
     def line(values):
-        parts = [v.rjust(widths[i]) if numeric[i] else v.ljust(widths[i])
-                 for i, v in enumerate(values)]
+        parts = [_pad(v, widths[i], numeric[i]) for i, v in enumerate(values)]
         return ("| " + " | ".join(parts) + " |") if markdown else "  ".join(parts).rstrip()
 
     out = [line(headers)]

@@ -140,7 +140,8 @@ class ModelConfig:
     name: mf | lightgcn | ngcf | gcn | gat | text_gnn.
     combine: how layer outputs become the final embedding: ``mean`` (LightGCN), ``learned``
       (softmax-weighted layers), ``concat`` (NGCF), ``last``; ``None`` = the model's default.
-    propagation: ``sparse`` (CSR product, fast) or ``segment`` (jraph gather/scatter).
+    propagation: ``sparse`` (CSR product, fast), ``segment`` (jraph gather/scatter) or
+      ``edge_sharded`` (edges split over the devices of the ``data`` axis, then summed).
     relation: edge types for the graph (``none``, ``behavior``, ``rating``);
       ``relation_weights`` learns one weight per type on the propagation (relation-aware).
     fusion (text_gnn): ``add`` | ``concat`` | ``gate`` of ID embeddings and projected text;
@@ -165,7 +166,7 @@ class ModelConfig:
 
     def __post_init__(self):
         checks = {"combine": (self.combine, (None, "mean", "learned", "concat", "last")),
-                  "propagation": (self.propagation, ("sparse", "segment")),
+                  "propagation": (self.propagation, ("sparse", "segment", "edge_sharded")),
                   "relation": (self.relation, ("none", "behavior", "rating")),
                   "fusion": (self.fusion, ("add", "concat", "gate")),
                   "backbone": (self.backbone, ("none", "lightgcn", "ngcf", "gcn", "gat"))}
@@ -189,6 +190,9 @@ class TrainConfig:
       at ``temperature``) or ``bce`` (rating classification: does the user like the
       item, rating >= ``like_threshold``).
     reject_positives: resample negatives that are train positives of the user.
+    cold_user_dropout / cold_item_dropout: the share of batch rows whose user / positive item
+      is scored with its edge-free embedding (``Recommender.isolated``), as a new user or item
+      would be; trains inductive models for cold start (DropoutNet's idea, on the graph).
     select_on: ``valid`` (model selection on validation) or ``legacy_test`` (selects on test
       as the original LightGCN code does; only for reproducing published tables).
     """
@@ -199,6 +203,8 @@ class TrainConfig:
     in_batch_negatives: bool = False
     temperature: float = 0.1
     reject_positives: bool = False
+    cold_user_dropout: float = 0.0
+    cold_item_dropout: float = 0.0
     reg_weight: float = 1e-4
     like_threshold: float = 4.0
     optimizer: str = "adam"
@@ -241,13 +247,44 @@ class EvalConfig:
 class ParallelConfig:
     """Devices and threads (see :mod:`recjax.train.parallel`).
 
-    cpu_threads: XLA CPU threads for this process (0 = all cores); set before JAX starts, so
+    devices: devices to train on (1 = one device, 0 = all); with more than one, batches are
+      split over a ``data`` mesh axis of ``devices / model`` devices.
+    model: size of the ``model`` mesh axis; with ``shard_embeddings`` the ID tables are
+      row-sharded over it (catalogues too large for one device).
+    distributed: call ``jax.distributed.initialize`` first (multi-host: TPU pods, several GPU
+      hosts); ``coordinator_address``/``num_processes``/``process_id`` where JAX cannot
+      discover them.
+    cpu_threads: pin this process to that many cores (0 = all); set before JAX starts, so
       parallel sweep jobs on one machine do not oversubscribe it.
     preallocate: let JAX grab most GPU memory up front (off for several jobs per GPU).
     """
 
+    devices: int = 1
+    model: int = 1
+    shard_embeddings: bool = False
+    distributed: bool = False
+    coordinator_address: str | None = None
+    num_processes: int | None = None
+    process_id: int | None = None
     cpu_threads: int = 0
     preallocate: bool = True
+
+
+@dataclass(frozen=True)
+class VectorizeConfig:
+    """Values to train side by side in one program (``recjax.train.sweep``); the non-empty
+    lists must have equal lengths."""
+
+    seed: tuple[int, ...] = ()
+    learning_rate: tuple[float, ...] = ()
+    weight_decay: tuple[float, ...] = ()
+    temperature: tuple[float, ...] = ()
+    reg_weight: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    vectorize: VectorizeConfig = field(default_factory=VectorizeConfig)
 
 
 @dataclass(frozen=True)
@@ -271,4 +308,5 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
     run: RunConfig = field(default_factory=RunConfig)

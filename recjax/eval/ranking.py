@@ -26,7 +26,8 @@ from recjax.types import Interactions
 class RankingTask:
     """Device arrays for one evaluation (e.g. valid): ``users [chunks, C]``, ``valid [chunks,
     C]`` (real rows), history and relevant (row, item) pairs per chunk, padded; padding points
-    at the extra column ``num_items``, which is dropped."""
+    at the extra column ``num_items``, which is dropped. ``candidates [num_items]`` marks the
+    items that may be ranked (all by default; e.g. only cold items in a cold-start test)."""
 
     users: jnp.ndarray
     valid: jnp.ndarray
@@ -34,6 +35,7 @@ class RankingTask:
     hist_items: jnp.ndarray
     rel_rows: jnp.ndarray
     rel_items: jnp.ndarray
+    candidates: jnp.ndarray
     num_items: int = struct.field(pytree_node=False)
 
     @property
@@ -80,8 +82,15 @@ def _history(history: Sequence[Interactions], like: Interactions) -> Interaction
 
 
 def prepare_ranking(relevant: Interactions, history: Sequence[Interactions],
-                    chunk_size: int = 256) -> RankingTask:
-    """Evaluate on ``relevant`` (e.g. the test part), masking every pair in ``history``."""
+                    chunk_size: int = 256, candidates: np.ndarray | None = None) -> RankingTask:
+    """Evaluate on ``relevant`` (e.g. the test part), masking every pair in ``history``; with
+    ``candidates`` (bool ``[num_items]``) only those items are ranked, and relevant rows of
+    other items are dropped."""
+    if candidates is not None:
+        candidates = np.asarray(candidates, bool)
+        relevant = relevant.take(np.nonzero(candidates[relevant.item_ids])[0])
+    else:
+        candidates = np.ones(relevant.num_items, bool)
     users = np.unique(relevant.user_ids)
     padded, valid, users_of_chunk = _user_chunks(users, chunk_size)
     hist = _history(history, relevant)
@@ -89,7 +98,7 @@ def prepare_ranking(relevant: Interactions, history: Sequence[Interactions],
     r_rows, r_items = _chunk_pairs(users_of_chunk, relevant, chunk_size, relevant.num_items)
     return RankingTask(jnp.asarray(padded), jnp.asarray(valid), jnp.asarray(h_rows),
                        jnp.asarray(h_items), jnp.asarray(r_rows), jnp.asarray(r_items),
-                       relevant.num_items)
+                       jnp.asarray(candidates), relevant.num_items)
 
 
 def top_k(user_emb, item_emb, users: np.ndarray, history: Sequence[Interactions], k: int,
@@ -142,6 +151,8 @@ class Ranker:
         kmax = max(self.ks)
         if kmax > task.num_items:
             raise ValueError(f"K={kmax} is larger than the catalogue ({task.num_items} items)")
+        if task.num_users == 0:
+            return {f"{n}@{k}": float("nan") for n in self.names for k in self.ks}
         if item_emb.shape[0] != task.num_items:
             raise ValueError(f"item embeddings have {item_emb.shape[0]} rows, the task "
                              f"{task.num_items} items")
@@ -163,6 +174,7 @@ def _chunk_metrics(user_emb, item_emb, task, ks, names, xs):
     users, valid, h_rows, h_items, r_rows, r_items = xs
     c = users.shape[0]
     scores = masked_scores(user_emb, item_emb, users, h_rows, h_items, task.num_items)
+    scores = jnp.where(task.candidates[None, :], scores, -jnp.inf)
     _, top = jax.lax.top_k(scores, max(ks))
     relevant = jnp.zeros((c, task.num_items + 1), bool).at[r_rows, r_items].set(True)
     num_relevant = relevant[:, : task.num_items].sum(axis=1)

@@ -24,7 +24,7 @@ from jax.experimental import sparse
 from recjax.graph.build import RecGraph
 from recjax.graph.jraph_compat import segment_max, segment_sum
 
-PROPAGATIONS = ("sparse", "segment")
+PROPAGATIONS = ("sparse", "segment", "edge_sharded")
 
 
 def _csr_product(data, x, indices, indptr, n):
@@ -62,8 +62,27 @@ def propagate(graph: RecGraph, data, x, method: str = "sparse"):
     if method == "segment":
         msg = data[:, None].astype(x.dtype) * x[graph.senders]
         return segment_sum(msg, graph.receivers, graph.num_nodes, indices_are_sorted=True)
+    if method == "edge_sharded":
+        return propagate_edge_sharded(graph, data, x)
     return _csr_matmul(data.astype(x.dtype), x, graph.senders, graph.indptr, graph.reverse,
                        graph.receivers, graph.num_nodes)
+
+
+def propagate_edge_sharded(graph: RecGraph, data, x, mesh=None, axis: str = "data"):
+    """``y[r] = sum_e data[e] x[s_e]`` with the edges split over the mesh axis ``axis``: each
+    device sums its shard with ``segment_sum``, then a ``psum`` adds the shards. ``mesh``
+    defaults to the one set with ``jax.set_mesh``; the edge count must divide evenly over the
+    axis (``recjax.train.parallel.pad_edges``)."""
+    n = graph.num_nodes
+
+    def local(senders, receivers, weights, h):
+        part = segment_sum(weights[:, None].astype(h.dtype) * h[senders], receivers, n)
+        return jax.lax.psum(part, axis)
+
+    spec = jax.sharding.PartitionSpec
+    fn = jax.shard_map(local, mesh=mesh, in_specs=(spec(axis), spec(axis), spec(axis), spec()),
+                       out_specs=spec())
+    return fn(graph.senders, graph.receivers, data, x)
 
 
 def receiver_max(graph: RecGraph, logits, method: str = "sparse", upper_bound=None):

@@ -54,7 +54,9 @@ class GraphEncoder(nn.Module):
         return norm * jnp.exp(beta)[graph.relation]
 
     @nn.compact
-    def __call__(self, graph: RecGraph, h, train: bool = False):
+    def __call__(self, graph: RecGraph, h, train: bool = False, isolated: bool = False):
+        """``isolated=True`` embeds every node as if it had no edges (what a brand-new user
+        or item is): messages are zero, the layers' own transforms still apply."""
         if self.backbone == "none" or self.num_layers == 0:
             return h
         outputs = [h]
@@ -63,27 +65,31 @@ class GraphEncoder(nn.Module):
         for k in range(self.num_layers):
             last = k == self.num_layers - 1
             if self.backbone == "lightgcn":
-                h = propagate(graph, data, h, self.propagation)
+                h = _propagate(graph, data, h, self.propagation, isolated)
             elif self.backbone == "ngcf":
-                side = propagate(graph, data, h, self.propagation)
+                side = _propagate(graph, data, h, self.propagation, isolated)
                 h = (nn.Dense(self.dim, name=f"W1_{k}")(h + side)
                      + nn.Dense(self.dim, name=f"W2_{k}")(side * h))
                 h = nn.Dropout(self.dropout, deterministic=not train)(nn.leaky_relu(h, 0.2))
                 h = h / jnp.maximum(jnp.linalg.norm(h, axis=-1, keepdims=True), 1e-12)
             elif self.backbone == "gcn":
                 h = GCNLayer(self.dim, self.propagation, self.relation_weights,
-                             name=f"gcn_{k}")(graph, h)
+                             name=f"gcn_{k}")(graph, h, isolated)
                 if not last:
                     h = nn.Dropout(self.dropout, deterministic=not train)(nn.relu(h))
             elif self.backbone == "gat":
                 h = GATLayer(self.dim, self.heads, self.propagation, self.relation_weights,
-                             name=f"gat_{k}")(graph, h)
+                             name=f"gat_{k}")(graph, h, isolated)
                 if not last:
                     h = nn.Dropout(self.dropout, deterministic=not train)(nn.elu(h))
             else:
                 raise ValueError(f"backbone {self.backbone!r} is unknown")
             outputs.append(h)
         return combine_layers(outputs, self.combine, self)
+
+
+def _propagate(graph, data, x, method, isolated):
+    return jnp.zeros_like(x) if isolated else propagate(graph, data, x, method)
 
 
 class GCNLayer(nn.Module):
@@ -94,8 +100,10 @@ class GCNLayer(nn.Module):
     relation_weights: bool = False
 
     @nn.compact
-    def __call__(self, graph: RecGraph, h):
+    def __call__(self, graph: RecGraph, h, isolated: bool = False):
         hw = nn.Dense(self.dim, name="W")(h)
+        if isolated:  # no neighbours: Â is the identity
+            return hw
         deg = graph.degree + 1.0
         inv = jax.lax.rsqrt(deg)
         data = inv[graph.senders] * inv[graph.receivers]
@@ -120,7 +128,7 @@ class GATLayer(nn.Module):
     relation_weights: bool = False
 
     @nn.compact
-    def __call__(self, graph: RecGraph, h):
+    def __call__(self, graph: RecGraph, h, isolated: bool = False):
         n, hd = h.shape[0], self.dim // self.heads
         z = nn.Dense(self.dim, use_bias=False, name="W")(h).reshape(n, self.heads, hd)
         init = nn.initializers.normal(1.0 / jnp.sqrt(hd))
@@ -140,7 +148,8 @@ class GATLayer(nn.Module):
         shift = jax.lax.stop_gradient(jnp.maximum(shift, self_logits))
         e = jnp.exp(logits - shift[graph.receivers])
         e_self = jnp.exp(self_logits - shift)
-        num = propagate(graph, e, z, self.propagation) + e_self[..., None] * z
-        den = propagate(graph, e, jnp.ones((n, self.heads, 1), z.dtype), self.propagation)
+        num = _propagate(graph, e, z, self.propagation, isolated) + e_self[..., None] * z
+        ones = jnp.ones((n, self.heads, 1), z.dtype)
+        den = _propagate(graph, e, ones, self.propagation, isolated)
         out = num / (den + e_self[..., None])
         return out.reshape(n, self.dim)

@@ -72,6 +72,15 @@ class Recommender(nn.Module):
         h = self.graph(graph, jnp.concatenate([users, items], axis=0), train)
         return h[: graph.num_users], h[graph.num_users:]
 
+    def isolated(self, graph: RecGraph, features: Features | None = None, train: bool = False):
+        """Every node embedded as if it had no edges ``(user_emb, item_emb)``: what the model
+        makes of a brand-new user or item. Training on these for a random share of rows
+        (``TrainConfig.cold_user_dropout`` / ``cold_item_dropout``) teaches the towers to
+        stand on their own."""
+        users, items = self.inputs_of(features or Features())
+        h = self.graph(graph, jnp.concatenate([users, items], axis=0), train, isolated=True)
+        return h[: self.num_users], h[self.num_users:]
+
     def new_node_inputs(self, text):
         """Layer-0 inputs ``[n, dim]`` of nodes the model never saw: their projected text
         (fused with an all-zero ID embedding, the only ID an unseen node can have), or zeros

@@ -19,11 +19,13 @@ def user_texts(dataset: Dataset, cfg: TextConfig = TextConfig()) -> list[str]:
 
 
 def encode(texts: list[str], cfg: TextConfig, template: str = "", **kw) -> np.ndarray:
-    """``encode_texts`` with every setting taken from ``cfg``."""
-    return encode_texts(texts, cfg.checkpoint, batch_tokens=cfg.batch_tokens,
-                        packing=cfg.packing, pack_widths=cfg.pack_widths, pooling=cfg.pooling,
-                        normalize=cfg.normalize, dtype=cfg.dtype, max_length=cfg.max_length,
-                        template=template, cache=cfg.cache, **kw)
+    """``encode_texts`` with every setting taken from ``cfg`` (``kw`` overrides, e.g.
+    ``cache=False`` for one-off query texts)."""
+    settings = dict(batch_tokens=cfg.batch_tokens, packing=cfg.packing,
+                    pack_widths=cfg.pack_widths, pooling=cfg.pooling, normalize=cfg.normalize,
+                    dtype=cfg.dtype, max_length=cfg.max_length, template=template,
+                    cache=cfg.cache)
+    return encode_texts(texts, cfg.checkpoint, **{**settings, **kw})
 
 
 def text_features(dataset: Dataset, cfg: TextConfig = TextConfig(), progress=None

@@ -24,10 +24,11 @@ from recjax.eval.metrics import classification_metrics
 from recjax.eval.ranking import Ranker, RankingTask, prepare_ranking
 from recjax.graph import RecGraph
 from recjax.models import Features, Recommender
+from recjax.train import parallel
 from recjax.train.checkpoint import Checkpointer
 from recjax.train.optim import make_optimizer
 from recjax.train.state import TrainState
-from recjax.train.step import make_embed, make_train_epoch
+from recjax.train.step import hyperparameters, make_embed, make_train_epoch
 from recjax.types import Interactions, Split
 
 
@@ -82,7 +83,7 @@ class Evaluator:
     def __call__(self, user_emb, item_emb, part: str, offset=0.0) -> dict[str, float]:
         task, rows = ((self.valid_task, self.split.valid) if part == "valid"
                       else (self.test_task, self.split.test))
-        out = self.ranker(user_emb, item_emb, task) if len(rows) else {}
+        out = self.ranker(user_emb, item_emb, task)
         if self.classification and len(rows):
             logits = jnp.sum(user_emb[rows.user_ids] * item_emb[rows.item_ids], -1) + offset
             out.update(classification_metrics(rows.ratings >= self.like_threshold,
@@ -100,20 +101,53 @@ def _progress(total: int, enabled: bool | None):
     return tqdm(total=total, desc="epochs", unit="epoch", leave=False)
 
 
+def _place(mesh, state, graph, features, hparams, cfg: TrainConfig, shard_embeddings: bool):
+    """Put every argument of the epoch function on the mesh; returns them and the shardings."""
+    parallel.check_batch(cfg.batch_size, mesh)
+    rep = parallel.replicated(mesh)
+    state_sh = parallel.tree_shardings(state, mesh, shard_embeddings)
+    graph_sh = jax.tree_util.tree_map(lambda _: rep, graph)
+    feat_sh = jax.tree_util.tree_map(lambda _: rep, features)
+    hp_sh = jax.tree_util.tree_map(lambda _: rep, hparams)
+    placed = (parallel.put(state, state_sh), parallel.put(graph, graph_sh),
+              parallel.put(features, feat_sh), parallel.put(hparams, hp_sh))
+    return (*placed, (state_sh, graph_sh, parallel.batch_sharding(mesh), feat_sh, rep))
+
+
 def fit(model: Recommender, graph: RecGraph, features: Features | None, split: Split,
         train_cfg: TrainConfig, eval_cfg: EvalConfig = EvalConfig(),
         run_dir: str | Path | None = None, progress: bool | None = None,
         on_epoch: Callable[[dict], None] | None = None,
-        checkpointer: Checkpointer | None = None, checkpoint_every: int = 10) -> FitResult:
+        checkpointer: Checkpointer | None = None, checkpoint_every: int = 10,
+        mesh=None, shard_embeddings: bool = False) -> FitResult:
     """Train ``model`` on ``split.train`` with early stopping on ``train_cfg.select_metric``.
 
     The graph must be built from ``split.train`` only. Returns the best parameters (by the
-    selection metric on valid, or on test with ``select_on="legacy_test"``) with their valid
-    and test metrics. With ``run_dir``, each epoch is appended to ``run_dir/metrics.jsonl``.
+    selection metric on valid, or on test with ``select_on="legacy_test"``; the last epoch's
+    when there is no validation data) with their valid and test metrics. With ``run_dir``,
+    each epoch is appended to ``run_dir/metrics.jsonl``.
     With a ``checkpointer``, the state is saved every ``checkpoint_every`` epochs and at the
     end, and a run that finds a checkpoint continues from it: batches and step keys derive
     from (seed, epoch) and (key, step), so a resumed run ends exactly as an uninterrupted one.
+    With a ``mesh`` (:func:`recjax.train.parallel.make_mesh`), batches are split over its
+    ``data`` axis and, with ``shard_embeddings``, ID tables row-sharded over ``model``.
     """
+    args = (model, graph, features, split, train_cfg, eval_cfg, run_dir, progress, on_epoch,
+            checkpointer, checkpoint_every, mesh, shard_embeddings)
+    if model.cfg.propagation == "edge_sharded" and mesh is None:
+        raise ValueError("propagation 'edge_sharded' needs a mesh (parallel.devices != 1)")
+    if mesh is None:
+        return _fit(*args)
+    with jax.set_mesh(mesh):  # edge-sharded propagation takes its mesh from here
+        if model.cfg.propagation == "edge_sharded":
+            graph = parallel.pad_edges(graph, mesh.shape[parallel.DATA])
+            args = (model, graph, *args[2:])
+        return _fit(*args)
+
+
+def _fit(model: Recommender, graph: RecGraph, features: Features | None, split: Split,
+         train_cfg: TrainConfig, eval_cfg: EvalConfig, run_dir, progress, on_epoch,
+         checkpointer, checkpoint_every, mesh, shard_embeddings) -> FitResult:
     cfg = train_cfg
     available = {f"{m}@{k}" for m in eval_cfg.metrics for k in eval_cfg.ks}
     if cfg.loss == "bce":
@@ -128,7 +162,6 @@ def fit(model: Recommender, graph: RecGraph, features: Features | None, split: S
     n_steps = steps_per_epoch(len(split.train), cfg.batch_size)
     tx = make_optimizer(cfg, n_steps * cfg.epochs)
     state = TrainState.create(params, tx, state_key)
-    epoch_fn = make_train_epoch(model, cfg, tx)
     embed = make_embed(model)
     evaluator = Evaluator(split, eval_cfg, cfg.loss == "bce", cfg.like_threshold)
     offset_fn = jax.jit(lambda p: model.apply(p, method=model.offset))
@@ -138,6 +171,12 @@ def fit(model: Recommender, graph: RecGraph, features: Features | None, split: S
     best_params = params
     if checkpointer is not None and checkpointer.latest() is not None:
         state, best_params, loop = checkpointer.restore(state, params)
+    hparams = hyperparameters(cfg)
+    shardings = None
+    if mesh is not None:
+        state, graph, features, hparams, shardings = _place(mesh, state, graph, features,
+                                                            hparams, cfg, shard_embeddings)
+    epoch_fn = make_train_epoch(model, cfg, tx, shardings)
     history = loop["history"]
     metrics_path = Path(run_dir) / "metrics.jsonl" if run_dir is not None else None
     if metrics_path is not None:
@@ -160,7 +199,10 @@ def fit(model: Recommender, graph: RecGraph, features: Features | None, split: S
             t0 = time.perf_counter()
             batches = epoch_batches(split.train, cfg.batch_size, cfg.seed, epoch,
                                     cfg.like_threshold)
-            state, step_metrics = epoch_fn(state, graph, batches, features)
+            if shardings is not None:
+                batches = parallel.put(batches, jax.tree_util.tree_map(lambda _: shardings[2],
+                                                                       batches))
+            state, step_metrics = epoch_fn(state, graph, batches, features, hparams)
             means = {k: float(np.mean(v)) for k, v in jax.device_get(step_metrics).items()}
             t1 = time.perf_counter()
             if not timings["first_epoch"]:
@@ -176,7 +218,10 @@ def fit(model: Recommender, graph: RecGraph, features: Features | None, split: S
                 record.update({f"{select_part}/{k}": v for k, v in scores.items()})
                 record["eval_seconds"] = t2 - t1
                 current = scores[cfg.select_metric]
-                if current > loop["best"]:
+                if np.isnan(current):  # no validation rows: keep the latest epoch
+                    loop.update(best_epoch=epoch, since_best=0)
+                    best_params = jax.tree_util.tree_map(jnp.copy, state.params)
+                elif current > loop["best"]:
                     loop.update(best=current, best_epoch=epoch, since_best=0)
                     best_params = jax.tree_util.tree_map(jnp.copy, state.params)
                 else:

@@ -23,11 +23,10 @@ def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransfor
     """The optimiser; parameters whose path (``"params/graph/W1_0/kernel"``) matches a
     ``freeze`` regex get no updates."""
     lr = learning_rate(cfg, total_steps)
+    # weight_decay for adam/sgd/adagrad is coupled L2, added to the gradients by the train
+    # step (so sweeps can vary it); adamw's decoupled decay lives here.
     if cfg.optimizer == "adam":
-        # Adam's weight_decay is the coupled L2 kind; use adamw for decoupled decay.
         tx = optax.adam(lr)
-        if cfg.weight_decay:
-            tx = optax.chain(optax.add_decayed_weights(cfg.weight_decay), tx)
     elif cfg.optimizer == "adamw":
         tx = optax.adamw(lr, weight_decay=cfg.weight_decay)
     elif cfg.optimizer == "adagrad":

@@ -31,13 +31,40 @@ def id_embeddings(params):
     return ids["user"]["embedding"], ids["item"]["embedding"]
 
 
-def compute_loss(model: Recommender, cfg: TrainConfig, params, graph, batch, features, key):
+SWEEPABLE = ("learning_rate", "weight_decay", "temperature", "reg_weight")
+
+
+def hyperparameters(cfg: TrainConfig, **overrides) -> dict:
+    """The scalars a step reads at run time (so a vectorised sweep can give each configuration
+    its own): ``lr_scale`` (the learning rate over ``cfg.learning_rate``; the optimiser's
+    updates are linear in the rate), ``weight_decay`` (coupled L2 on the gradients; adamw's
+    decoupled decay stays in the optimiser), ``temperature`` and ``reg_weight``."""
+    values = {k: getattr(cfg, k) for k in SWEEPABLE} | overrides
+    return {"lr_scale": jnp.asarray(values["learning_rate"] / cfg.learning_rate, jnp.float32),
+            "weight_decay": jnp.asarray(values["weight_decay"], jnp.float32),
+            "temperature": jnp.asarray(values["temperature"], jnp.float32),
+            "reg_weight": jnp.asarray(values["reg_weight"], jnp.float32)}
+
+
+def compute_loss(model: Recommender, cfg: TrainConfig, params, graph, batch, features, key,
+                 hparams: dict | None = None):
     """The loss of one batch and its parts."""
-    neg_key, dropout_key = jax.random.split(key)
+    hp = hparams if hparams is not None else hyperparameters(cfg)
+    neg_key, dropout_key, cold_key = jax.random.split(key, 3)
     user_emb, item_emb = model.apply(params, graph, features, train=True,
                                      rngs={"dropout": dropout_key})
     users, items, mask = batch["users"], batch["items"], batch["mask"]
     u, pos = user_emb[users], item_emb[items]
+    if cfg.cold_user_dropout or cfg.cold_item_dropout:
+        iso_users, iso_items = model.apply(params, graph, features, train=True,
+                                           method=model.isolated, rngs={"dropout": dropout_key})
+        ku, ki = jax.random.split(cold_key)
+        if cfg.cold_user_dropout:
+            pick = jax.random.bernoulli(ku, cfg.cold_user_dropout, users.shape)[:, None]
+            u = jnp.where(pick, iso_users[users], u)
+        if cfg.cold_item_dropout:
+            pick = jax.random.bernoulli(ki, cfg.cold_item_dropout, items.shape)[:, None]
+            pos = jnp.where(pick, iso_items[items], pos)
     parts = {}
     if cfg.loss == "bce":
         offset = model.apply(params, method=model.offset)
@@ -52,7 +79,7 @@ def compute_loss(model: Recommender, cfg: TrainConfig, params, graph, batch, fea
         if cfg.reject_positives:
             drop |= is_train_positive(graph, users[:, None], neg_items[None, :])
         parts["softmax"] = losses.softmax_loss(u, pos, item_emb[neg_items], mask,
-                                               cfg.temperature, cfg.in_batch_negatives,
+                                               hp["temperature"], cfg.in_batch_negatives,
                                                items, neg_mask=drop)
         neg_items = None
     else:
@@ -62,55 +89,69 @@ def compute_loss(model: Recommender, cfg: TrainConfig, params, graph, batch, fea
         if cfg.loss == "bpr":
             parts["bpr"] = losses.bpr_loss(u, pos, negs[:, 0], mask)
         else:
-            parts["softmax"] = losses.softmax_loss(u, pos, negs, mask, cfg.temperature,
+            parts["softmax"] = losses.softmax_loss(u, pos, negs, mask, hp["temperature"],
                                                    cfg.in_batch_negatives, items)
     tables = id_embeddings(params)
     if cfg.reg_weight and tables is not None:
         rows = [tables[0][users], tables[1][items]]
         if neg_items is not None:
             rows.append(tables[1][neg_items[:, 0]])
-        parts["reg"] = cfg.reg_weight * losses.l2_reg(mask, *rows)
+        parts["reg"] = hp["reg_weight"] * losses.l2_reg(mask, *rows)
     return sum(parts.values()), parts
 
 
 def train_step(model: Recommender, cfg: TrainConfig, tx: optax.GradientTransformation,
-               state: TrainState, graph, batch, features):
+               state: TrainState, graph, batch, features, hparams: dict | None = None):
+    hp = hparams if hparams is not None else hyperparameters(cfg)
     key = jax.random.fold_in(state.key, state.step)
     grad_fn = jax.value_and_grad(
-        lambda p: compute_loss(model, cfg, p, graph, batch, features, key), has_aux=True)
+        lambda p: compute_loss(model, cfg, p, graph, batch, features, key, hp), has_aux=True)
     (loss, parts), grads = grad_fn(state.params)
+    if cfg.optimizer != "adamw" and (cfg.weight_decay or hparams is not None):
+        grads = jax.tree_util.tree_map(lambda g, p: g + hp["weight_decay"] * p, grads,
+                                       state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    updates = jax.tree_util.tree_map(lambda u: u * hp["lr_scale"], updates)
     params = optax.apply_updates(state.params, updates)
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
     return new_state, {"loss": loss, **parts}
 
 
-def make_train_step(model: Recommender, cfg: TrainConfig, tx: optax.GradientTransformation,
-                    in_shardings=None, out_shardings=None) -> Callable:
+def make_train_step(model: Recommender, cfg: TrainConfig,
+                    tx: optax.GradientTransformation) -> Callable:
     """``step(state, graph, batch, features) -> (state, metrics)``, jitted once."""
 
     def step(state, graph, batch, features):
         return train_step(model, cfg, tx, state, graph, batch, features)
 
-    kw = {}
-    if in_shardings is not None:
-        kw = {"in_shardings": in_shardings, "out_shardings": out_shardings}
-    return jax.jit(step, donate_argnums=0, **kw)
+    return jax.jit(step, donate_argnums=0)
 
 
-def make_train_epoch(model: Recommender, cfg: TrainConfig,
-                     tx: optax.GradientTransformation) -> Callable:
-    """``epoch(state, graph, batches, features) -> (state, metrics)``: ``train_step`` scanned
-    over ``batches`` (each leaf ``[steps, batch_size]``), one dispatch per epoch instead of
-    one per step; ``metrics`` are stacked ``[steps]``. Jitted once, state donated."""
+def epoch_body(model: Recommender, cfg: TrainConfig, tx: optax.GradientTransformation):
+    """``epoch(state, graph, batches, features, hparams)``: ``train_step`` scanned over
+    ``batches`` (leaves ``[steps, batch_size]``); metrics stacked ``[steps]``."""
 
-    def epoch(state, graph, batches, features):
+    def epoch(state, graph, batches, features, hparams):
         def body(st, batch):
-            return train_step(model, cfg, tx, st, graph, batch, features)
+            return train_step(model, cfg, tx, st, graph, batch, features, hparams)
 
         return jax.lax.scan(body, state, batches)
 
-    return jax.jit(epoch, donate_argnums=0)
+    return epoch
+
+
+def make_train_epoch(model: Recommender, cfg: TrainConfig, tx: optax.GradientTransformation,
+                     shardings: tuple | None = None) -> Callable:
+    """The jitted epoch (one dispatch per epoch instead of one per step), state donated.
+
+    ``shardings = (state, graph, batches, features, replicated)`` places every argument
+    explicitly for multi-device runs (see :mod:`recjax.train.parallel`)."""
+    kw = {}
+    if shardings is not None:
+        state_sh, graph_sh, batch_sh, feat_sh, rep = shardings
+        kw = {"in_shardings": (state_sh, graph_sh, batch_sh, feat_sh, rep),
+              "out_shardings": (state_sh, rep)}
+    return jax.jit(epoch_body(model, cfg, tx), donate_argnums=0, **kw)
 
 
 def make_embed(model: Recommender) -> Callable:

@@ -1,0 +1,137 @@
+"""Vectorised sweeps: N configurations of one model trained in one compiled program.
+
+Everything that does not change shapes can differ between the configurations: the seed
+(initialisation, batch order, negatives, dropout) and the run-time hyperparameters of
+:func:`recjax.train.step.hyperparameters` (learning rate, weight decay, temperature,
+regularisation weight). The epoch function is ``vmap``-ed over a leading axis of size N of the
+train state, the batches and the hyperparameters, so small graphs keep a machine busy with one
+dispatch per epoch for all N. Each configuration keeps its own early stopping: once it stops,
+its best parameters and metrics are frozen (it rides along until all have stopped), so its
+result equals that of a separate run with the same settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from recjax.config.schema import EvalConfig, TrainConfig
+from recjax.graph import RecGraph
+from recjax.models import Features, Recommender
+from recjax.train.loop import Evaluator, FitResult, epoch_batches, steps_per_epoch
+from recjax.train.optim import make_optimizer
+from recjax.train.state import TrainState
+from recjax.train.step import SWEEPABLE, epoch_body, hyperparameters, make_embed
+from recjax.types import Split
+
+
+def expand(cfg: TrainConfig, sweep: Mapping[str, Sequence]) -> list[TrainConfig]:
+    """The N configurations of a sweep ``{"seed": [...], "learning_rate": [...], ...}``; all
+    lists must have the same length (a grid is the caller's product)."""
+    allowed = ("seed", *SWEEPABLE)
+    unknown = sorted(set(sweep) - set(allowed))
+    if unknown:
+        raise ValueError(f"cannot vectorise over {unknown}: only {allowed} keep shapes fixed")
+    sizes = {k: len(v) for k, v in sweep.items() if len(v)}
+    if not sizes:
+        raise ValueError("the sweep is empty")
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"vectorised values must have equal lengths, got {sizes}")
+    n = next(iter(sizes.values()))
+    return [dataclasses.replace(cfg, **{k: type(getattr(cfg, k))(v[i])
+                                        for k, v in sweep.items() if len(v)})
+            for i in range(n)]
+
+
+def _stack(trees):
+    return jax.tree_util.tree_map(lambda *x: jnp.stack(x), *trees)
+
+
+def _select_rows(mask, new, old):
+    """Per configuration (leading axis): ``new`` where ``mask`` else ``old``."""
+    return jax.tree_util.tree_map(
+        lambda n, o: jnp.where(mask.reshape((-1,) + (1,) * (n.ndim - 1)), n, o), new, old)
+
+
+def _row(tree, i):
+    return jax.tree_util.tree_map(lambda x: x[i], tree)
+
+
+def fit_vectorized(model: Recommender, graph: RecGraph, features: Features | None,
+                   split: Split, train_cfg: TrainConfig, sweep: Mapping[str, Sequence],
+                   eval_cfg: EvalConfig = EvalConfig()) -> list[FitResult]:
+    """Train every configuration of ``sweep`` at once; one :class:`FitResult` each, in order."""
+    configs = expand(train_cfg, sweep)
+    n = len(configs)
+    cfg = train_cfg
+    features = features if features is not None else Features()
+    t_start = time.perf_counter()
+    keys = [jax.random.split(jax.random.key(c.seed)) for c in configs]
+    params = _stack([model.init({"params": k[0], "dropout": k[0]}, graph, features)
+                     for k in keys])
+    tx = make_optimizer(cfg, steps_per_epoch(len(split.train), cfg.batch_size) * cfg.epochs)
+    state = jax.vmap(lambda p, k: TrainState.create(p, tx, k))(
+        params, jnp.stack([k[1] for k in keys]))
+    hparams = _stack([hyperparameters(cfg, **{k: getattr(c, k) for k in SWEEPABLE})
+                      for c in configs])
+    epoch_fn = jax.jit(jax.vmap(epoch_body(model, cfg, tx), in_axes=(0, None, 0, None, 0)),
+                       donate_argnums=0)
+    embed = make_embed(model)
+    evaluator = Evaluator(split, eval_cfg, cfg.loss == "bce", cfg.like_threshold)
+    offset_fn = jax.jit(lambda p: model.apply(p, method=model.offset))
+    select_part = "test" if cfg.select_on == "legacy_test" else "valid"
+
+    best = np.full(n, -np.inf)
+    best_epoch = np.zeros(n, int)
+    since = np.zeros(n, int)
+    stopped_at = np.zeros(n, int)
+    best_params = params
+    histories: list[list[dict]] = [[] for _ in range(n)]
+    train_seconds = 0.0
+    for epoch in range(1, cfg.epochs + 1):
+        active = stopped_at == 0
+        if not active.any():
+            break
+        t0 = time.perf_counter()
+        batches = _stack([epoch_batches(split.train, cfg.batch_size, c.seed, epoch,
+                                        cfg.like_threshold) for c in configs])
+        state, metrics = epoch_fn(state, graph, batches, features, hparams)
+        metrics = jax.device_get(metrics)
+        train_seconds += time.perf_counter() - t0
+        evaluate = epoch % cfg.eval_every == 0 or epoch == cfg.epochs
+        improved = np.zeros(n, bool)
+        for i in np.nonzero(active)[0]:
+            record = {"epoch": epoch, **{f"train/{k}": float(np.mean(v[i]))
+                                         for k, v in metrics.items()}}
+            if evaluate:
+                p = _row(state.params, i)
+                scores = evaluator(*embed(p, graph, features), select_part, offset_fn(p))
+                record.update({f"{select_part}/{k}": v for k, v in scores.items()})
+                current = scores[cfg.select_metric]
+                if current > best[i] or np.isnan(current):
+                    best[i], best_epoch[i], since[i] = current, epoch, 0
+                    improved[i] = True
+                else:
+                    since[i] += 1
+                    if since[i] >= cfg.patience:
+                        stopped_at[i] = epoch
+            histories[i].append(record)
+        if improved.any():
+            best_params = _select_rows(jnp.asarray(improved), state.params, best_params)
+    total = time.perf_counter() - t_start
+    results = []
+    for i in range(n):
+        p = _row(best_params, i)
+        user_emb, item_emb = embed(p, graph, features)
+        offset = offset_fn(p)
+        results.append(FitResult(
+            p, int(best_epoch[i]), evaluator(user_emb, item_emb, "valid", offset),
+            evaluator(user_emb, item_emb, "test", offset), histories[i],
+            {"total": total, "train": train_seconds, "epochs": len(histories[i]),
+             "configurations": n}))
+    return results

@@ -1,0 +1,67 @@
+"""Multi-device equality (8 CPU devices, each check in its own process) and vectorised sweeps."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.experiments.conftest import ROOT
+
+
+@pytest.mark.parametrize("check", ["devices", "data_parallel", "row_sharded_embeddings",
+                                   "edge_sharded_propagation"])
+def test_multidevice(check):
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+           "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-m", "tests.parallel.multidevice", check],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_mesh_errors():
+    from recjax.train.parallel import check_batch, make_mesh
+
+    with pytest.raises(ValueError, match="needs 4 devices"):
+        make_mesh(data=2, model=2)
+    mesh = make_mesh()
+    check_batch(7, mesh)  # one device divides everything
+
+
+def test_vectorized_sweep_equals_separate_runs():
+    from recjax.config.schema import EvalConfig, ModelConfig, TrainConfig
+    from recjax.models import build_model
+    from recjax.train.loop import fit
+    from recjax.train.sweep import fit_vectorized
+    from tests.parallel.multidevice import data
+
+    ds, sp, g = data()
+    model = build_model(ModelConfig(name="lightgcn", dim=16, num_layers=2), ds.num_users,
+                        ds.num_items)
+    cfg = TrainConfig(batch_size=256, epochs=12, learning_rate=0.01, patience=3)
+    ev = EvalConfig(ks=(5, 10))
+    seeds = [0, 1, 2, 3]
+    vec = fit_vectorized(model, g, None, sp, cfg, {"seed": seeds}, ev)
+    for seed, r in zip(seeds, vec):
+        sep = fit(model, g, None, sp, cfg.__class__(**{**cfg.__dict__, "seed": seed}), ev,
+                  progress=False)
+        assert r.best_epoch == sep.best_epoch
+        assert len(r.history) == len(sep.history)
+        for k in sep.test:
+            assert r.test[k] == pytest.approx(sep.test[k], abs=1e-5), k
+        leaves = zip(np.asarray(r.params["params"]["id"]["user"]["embedding"]).ravel(),
+                     np.asarray(sep.params["params"]["id"]["user"]["embedding"]).ravel())
+        assert max(abs(a - b) for a, b in leaves) < 1e-5
+
+
+def test_vectorized_learning_rates_and_bad_sweeps():
+    from recjax.config.schema import TrainConfig
+    from recjax.train.sweep import expand
+
+    cfgs = expand(TrainConfig(), {"learning_rate": [1e-3, 1e-2], "seed": [5, 6]})
+    assert [(c.learning_rate, c.seed) for c in cfgs] == [(1e-3, 5), (1e-2, 6)]
+    with pytest.raises(ValueError, match="cannot vectorise over \\['num_layers'\\]"):
+        expand(TrainConfig(), {"num_layers": [1, 2]})
+    with pytest.raises(ValueError, match="equal lengths"):
+        expand(TrainConfig(), {"seed": [1, 2], "temperature": [0.1]})
