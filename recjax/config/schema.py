@@ -147,6 +147,8 @@ class ModelConfig:
     fusion (text_gnn): ``add`` | ``concat`` | ``gate`` of ID embeddings and projected text;
       ``inductive`` drops ID embeddings so unseen users/items are embedded from text alone.
     backbone (text_gnn): the propagation of the fused inputs (lightgcn | ngcf | gcn | gat).
+    compute_dtype: ``bfloat16`` runs messages and layer maths in bfloat16 (for accelerators:
+      half the memory traffic) while parameters, layer outputs and scores stay float32.
     """
 
     name: str = "lightgcn"
@@ -163,13 +165,15 @@ class ModelConfig:
     text_hidden: int = 0
     backbone: str = "lightgcn"
     init_std: float = 0.1
+    compute_dtype: str = "float32"
 
     def __post_init__(self):
         checks = {"combine": (self.combine, (None, "mean", "learned", "concat", "last")),
                   "propagation": (self.propagation, ("sparse", "segment", "edge_sharded")),
                   "relation": (self.relation, ("none", "behavior", "rating")),
                   "fusion": (self.fusion, ("add", "concat", "gate")),
-                  "backbone": (self.backbone, ("none", "lightgcn", "ngcf", "gcn", "gat"))}
+                  "backbone": (self.backbone, ("none", "lightgcn", "ngcf", "gcn", "gat")),
+                  "compute_dtype": (self.compute_dtype, ("float32", "bfloat16"))}
         for key, (value, valid) in checks.items():
             if value not in valid:
                 raise ValueError(f"model.{key}={value!r}; expected one of {valid}")

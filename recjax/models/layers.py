@@ -46,6 +46,7 @@ class GraphEncoder(nn.Module):
     dropout: float = 0.0
     heads: int = 2
     relation_weights: bool = False
+    dtype: jnp.dtype = jnp.float32
 
     def edge_weights(self, graph: RecGraph, norm):
         if not self.relation_weights:
@@ -59,31 +60,36 @@ class GraphEncoder(nn.Module):
         or item is): messages are zero, the layers' own transforms still apply."""
         if self.backbone == "none" or self.num_layers == 0:
             return h
+        # Mixed precision: messages and layer maths in self.dtype, every layer's output (and
+        # the combination of layers) kept in float32.
+        h = h.astype(jnp.float32)
         outputs = [h]
         if self.backbone in ("lightgcn", "ngcf"):
             data = self.edge_weights(graph, graph.norm)
         for k in range(self.num_layers):
             last = k == self.num_layers - 1
+            x = h.astype(self.dtype)
             if self.backbone == "lightgcn":
-                h = _propagate(graph, data, h, self.propagation, isolated)
+                h = _propagate(graph, data, x, self.propagation, isolated)
             elif self.backbone == "ngcf":
-                side = _propagate(graph, data, h, self.propagation, isolated)
-                h = (nn.Dense(self.dim, name=f"W1_{k}")(h + side)
-                     + nn.Dense(self.dim, name=f"W2_{k}")(side * h))
+                side = _propagate(graph, data, x, self.propagation, isolated)
+                h = (nn.Dense(self.dim, dtype=self.dtype, name=f"W1_{k}")(x + side)
+                     + nn.Dense(self.dim, dtype=self.dtype, name=f"W2_{k}")(side * x))
                 h = nn.Dropout(self.dropout, deterministic=not train)(nn.leaky_relu(h, 0.2))
                 h = h / jnp.maximum(jnp.linalg.norm(h, axis=-1, keepdims=True), 1e-12)
             elif self.backbone == "gcn":
-                h = GCNLayer(self.dim, self.propagation, self.relation_weights,
-                             name=f"gcn_{k}")(graph, h, isolated)
+                h = GCNLayer(self.dim, self.propagation, self.relation_weights, self.dtype,
+                             name=f"gcn_{k}")(graph, x, isolated)
                 if not last:
                     h = nn.Dropout(self.dropout, deterministic=not train)(nn.relu(h))
             elif self.backbone == "gat":
                 h = GATLayer(self.dim, self.heads, self.propagation, self.relation_weights,
-                             name=f"gat_{k}")(graph, h, isolated)
+                             self.dtype, name=f"gat_{k}")(graph, x, isolated)
                 if not last:
                     h = nn.Dropout(self.dropout, deterministic=not train)(nn.elu(h))
             else:
                 raise ValueError(f"backbone {self.backbone!r} is unknown")
+            h = h.astype(jnp.float32)
             outputs.append(h)
         return combine_layers(outputs, self.combine, self)
 
@@ -98,10 +104,11 @@ class GCNLayer(nn.Module):
     dim: int
     propagation: str = "sparse"
     relation_weights: bool = False
+    dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, graph: RecGraph, h, isolated: bool = False):
-        hw = nn.Dense(self.dim, name="W")(h)
+        hw = nn.Dense(self.dim, dtype=self.dtype, name="W")(h)
         if isolated:  # no neighbours: Â is the identity
             return hw
         deg = graph.degree + 1.0
@@ -110,7 +117,7 @@ class GCNLayer(nn.Module):
         if self.relation_weights:
             beta = self.param("relation_logits", nn.initializers.zeros, (graph.num_relations,))
             data = data * jnp.exp(beta)[graph.relation]
-        return propagate(graph, data, hw, self.propagation) + hw / deg[:, None]
+        return propagate(graph, data, hw, self.propagation) + hw / deg[:, None].astype(hw.dtype)
 
 
 class GATLayer(nn.Module):
@@ -126,11 +133,13 @@ class GATLayer(nn.Module):
     heads: int = 2
     propagation: str = "sparse"
     relation_weights: bool = False
+    dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, graph: RecGraph, h, isolated: bool = False):
         n, hd = h.shape[0], self.dim // self.heads
-        z = nn.Dense(self.dim, use_bias=False, name="W")(h).reshape(n, self.heads, hd)
+        z = nn.Dense(self.dim, use_bias=False, dtype=self.dtype, name="W")(h)
+        z = z.reshape(n, self.heads, hd)
         init = nn.initializers.normal(1.0 / jnp.sqrt(hd))
         s_src = jnp.einsum("nhd,hd->nh", z, self.param("a_src", init, (self.heads, hd)))
         s_dst = jnp.einsum("nhd,hd->nh", z, self.param("a_dst", init, (self.heads, hd)))

@@ -37,7 +37,8 @@ class Recommender(nn.Module):
             if self.inputs == "id+text":
                 self.fusion = Fusion(c.fusion, c.dim)
         self.graph = GraphEncoder(self.backbone, c.num_layers, c.dim, self.combine,
-                                  c.propagation, c.dropout, c.heads, c.relation_weights)
+                                  c.propagation, c.dropout, c.heads, c.relation_weights,
+                                  jnp.dtype(c.compute_dtype))
         self.head = Head()
 
     def inputs_of(self, features: Features):

@@ -168,7 +168,7 @@ def _fit(model: Recommender, graph: RecGraph, features: Features | None, split: 
     select_part = "test" if cfg.select_on == "legacy_test" else "valid"
 
     loop = {"epoch": 0, "best": -np.inf, "best_epoch": 0, "since_best": 0, "history": []}
-    best_params = params
+    best_params = jax.tree_util.tree_map(jnp.copy, params)  # the state is donated
     if checkpointer is not None and checkpointer.latest() is not None:
         state, best_params, loop = checkpointer.restore(state, params)
     hparams = hyperparameters(cfg)

@@ -90,7 +90,7 @@ def fit_vectorized(model: Recommender, graph: RecGraph, features: Features | Non
     best_epoch = np.zeros(n, int)
     since = np.zeros(n, int)
     stopped_at = np.zeros(n, int)
-    best_params = params
+    best_params = jax.tree_util.tree_map(jnp.copy, params)  # the state is donated
     histories: list[list[dict]] = [[] for _ in range(n)]
     train_seconds = 0.0
     for epoch in range(1, cfg.epochs + 1):

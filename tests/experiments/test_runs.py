@@ -95,3 +95,24 @@ def test_smoke_multirun_and_report(cli, tmp_path):
         assert (sweep / name).exists()
     rows = (sweep / "report.csv").read_text().splitlines()
     assert len(rows) == 5 and rows[0].startswith("run_dir,model.num_layers,train.seed")
+
+
+def test_vectorized_sweep_through_the_entrypoint(cli, tmp_path):
+    out = cli("train", "experiment=smoke", "sweep.vectorize.seed=[0,1]", "run.plot=false",
+              f"hydra.run.dir={tmp_path}").stdout
+    assert "2 configurations trained together in one program" in out
+    for i in (0, 1):
+        cfg = json.loads((tmp_path / f"config_{i}" / "config.json").read_text())
+        assert cfg["train"]["seed"] == i and cfg["sweep"]["vectorize"]["seed"] == []
+        assert set(metrics(tmp_path / f"config_{i}")) == {"valid", "test"}
+    report = cli("report", str(tmp_path)).stdout
+    assert "2 runs" in report
+
+
+def test_mesh_path_on_one_device_matches_plain(cli, tmp_path):
+    cli("train", "experiment=smoke", "run.plot=false", f"hydra.run.dir={tmp_path / 'a'}")
+    cli("train", "experiment=smoke", "run.plot=false", "parallel=data",
+        f"hydra.run.dir={tmp_path / 'b'}")
+    a, b = metrics(tmp_path / "a"), metrics(tmp_path / "b")
+    for k in a["test"]:
+        assert a["test"][k] == pytest.approx(b["test"][k], abs=1e-5)

@@ -164,3 +164,15 @@ def test_bad_model_inputs():
         build_model(ModelConfig(dim=8), 5, 8).init(jax.random.key(0), G)
     with pytest.raises(ValueError, match="model.backbone='x'"):
         ModelConfig(backbone="x")
+
+
+@pytest.mark.filterwarnings("ignore:bcsr_dot_general cpu lowering")  # bf16 falls back on CPU
+@pytest.mark.parametrize("name", ["lightgcn", "ngcf", "gat"])
+def test_bfloat16_compute_stays_close_to_float32(name):
+    m32, params = init(name)
+    m16, _ = init(name, compute_dtype="bfloat16")
+    u32, i32 = m32.apply(params, G)
+    u16, i16 = m16.apply(params, G)
+    assert u16.dtype == jnp.float32
+    scale = float(jnp.max(jnp.abs(u32)))
+    assert float(jnp.max(jnp.abs(u16 - u32))) < 0.03 * scale
