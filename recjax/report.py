@@ -137,6 +137,8 @@ def plot_groups(keys, groups, metric: str, path: Path) -> None:
         xs = [groups[i][keys[0]] for i in order]
         ax.errorbar(xs, [means[i] for i in order], yerr=[stds[i] for i in order],
                     marker="o", capsize=3)
+        if len(xs) <= 12:
+            ax.set_xticks(xs)
         ax.set_xlabel(keys[0])
     else:
         labels = [", ".join(f"{g[k]}" for k in keys) or "all" for g in groups]
