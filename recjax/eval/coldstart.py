@@ -42,7 +42,8 @@ def cold_tasks(split: Split, chunk_size: int = 256) -> dict:
 
 
 def evaluate_cold(user_emb, item_emb, tasks: dict, ks=(10, 20)) -> dict[str, dict[str, float]]:
-    ranker = Ranker(tuple(ks))
+    """Metrics per task; exact ties are broken at random, not by item index (see Ranker)."""
+    ranker = Ranker(tuple(ks), tie_noise=1e-6)
     return {name: ranker(user_emb, item_emb, task) for name, task in tasks.items()}
 
 

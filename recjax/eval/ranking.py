@@ -137,6 +137,10 @@ class Ranker:
 
     ks: tuple[int, ...] = (5, 10, 20, 50)
     names: tuple[str, ...] = RANKING_METRICS
+    # > 0: break exact ties at random (a fixed key) instead of by item index; item ids often
+    # follow popularity, so index order would hand tied scores (e.g. all cold items of a
+    # baseline that cannot score them) an unearned advantage.
+    tie_noise: float = 0.0
 
     def __post_init__(self):
         for n in self.names:
@@ -145,7 +149,7 @@ class Ranker:
 
     def per_user(self, user_emb, item_emb, task: RankingTask):
         """Per-user metric arrays ``[chunks * chunk_size]`` and the row validity mask."""
-        return _rank(user_emb, item_emb, task, self.ks, self.names)
+        return _rank(user_emb, item_emb, task, self.ks, self.names, self.tie_noise)
 
     def __call__(self, user_emb, item_emb, task: RankingTask) -> dict[str, float]:
         kmax = max(self.ks)
@@ -156,7 +160,7 @@ class Ranker:
         if item_emb.shape[0] != task.num_items:
             raise ValueError(f"item embeddings have {item_emb.shape[0]} rows, the task "
                              f"{task.num_items} items")
-        sums, count = _rank_means(user_emb, item_emb, task, self.ks, self.names)
+        sums, count = _rank_means(user_emb, item_emb, task, self.ks, self.names, self.tie_noise)
         count = max(float(count), 1.0)
         return {k: float(v) / count for k, v in jax.device_get(sums).items()}
 
@@ -170,10 +174,14 @@ def masked_scores(user_emb, item_emb, users, hist_rows, hist_items, num_items: i
     return scores.at[hist_rows, hist_items].set(-jnp.inf)[:, :num_items]
 
 
-def _chunk_metrics(user_emb, item_emb, task, ks, names, xs):
+def _chunk_metrics(user_emb, item_emb, task, ks, names, tie_noise, xs):
     users, valid, h_rows, h_items, r_rows, r_items = xs
     c = users.shape[0]
     scores = masked_scores(user_emb, item_emb, users, h_rows, h_items, task.num_items)
+    if tie_noise:
+        key = jax.random.fold_in(jax.random.key(0), users[0])
+        jitter = jax.random.uniform(key, scores.shape) * tie_noise
+        scores = scores + jitter * (1.0 + jnp.abs(scores))
     scores = jnp.where(task.candidates[None, :], scores, -jnp.inf)
     _, top = jax.lax.top_k(scores, max(ks))
     relevant = jnp.zeros((c, task.num_items + 1), bool).at[r_rows, r_items].set(True)
@@ -183,14 +191,15 @@ def _chunk_metrics(user_emb, item_emb, task, ks, names, xs):
     return {k: jnp.where(valid, v, 0.0) for k, v in out.items()}
 
 
-@jax.jit(static_argnames=("ks", "names"))
-def _rank(user_emb, item_emb, task, ks, names):
+@jax.jit(static_argnames=("ks", "names", "tie_noise"))
+def _rank(user_emb, item_emb, task, ks, names, tie_noise=0.0):
     xs = (task.users, task.valid, task.hist_rows, task.hist_items, task.rel_rows, task.rel_items)
-    out = jax.lax.map(lambda x: _chunk_metrics(user_emb, item_emb, task, ks, names, x), xs)
+    out = jax.lax.map(
+        lambda x: _chunk_metrics(user_emb, item_emb, task, ks, names, tie_noise, x), xs)
     return {k: v.reshape(-1) for k, v in out.items()}, task.valid.reshape(-1)
 
 
-@jax.jit(static_argnames=("ks", "names"))
-def _rank_means(user_emb, item_emb, task, ks, names):
-    per_user, valid = _rank(user_emb, item_emb, task, ks, names)
+@jax.jit(static_argnames=("ks", "names", "tie_noise"))
+def _rank_means(user_emb, item_emb, task, ks, names, tie_noise=0.0):
+    per_user, valid = _rank(user_emb, item_emb, task, ks, names, tie_noise)
     return {k: v.sum() for k, v in per_user.items()}, valid.sum()

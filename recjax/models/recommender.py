@@ -74,11 +74,19 @@ class Recommender(nn.Module):
         return h[: graph.num_users], h[graph.num_users:]
 
     def isolated(self, graph: RecGraph, features: Features | None = None, train: bool = False):
-        """Every node embedded as if it had no edges ``(user_emb, item_emb)``: what the model
-        makes of a brand-new user or item. Training on these for a random share of rows
-        (``TrainConfig.cold_user_dropout`` / ``cold_item_dropout``) teaches the towers to
-        stand on their own."""
-        users, items = self.inputs_of(features or Features())
+        """Every node embedded as a brand-new one: no edges and no ID embedding of its own
+        (:meth:`new_node_inputs`, i.e. its text, or zeros without text). Training on these
+        for a random share of rows (``TrainConfig.cold_user_dropout`` / ``cold_item_dropout``)
+        teaches the towers to stand on their own, exactly as serving uses them."""
+        features = features or Features()
+
+        def inputs(text, n):
+            if text is None:
+                return jnp.zeros((n, self.cfg.dim), jnp.float32)
+            return self.new_node_inputs(text)
+
+        users = inputs(features.user_text, self.num_users)
+        items = inputs(features.item_text, self.num_items)
         h = self.graph(graph, jnp.concatenate([users, items], axis=0), train, isolated=True)
         return h[: self.num_users], h[self.num_users:]
 

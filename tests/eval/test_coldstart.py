@@ -51,3 +51,19 @@ def test_warm_split_has_no_cold_tasks():
 
     with pytest.raises(ValueError, match="no cold items or users"):
         cold_tasks(split_random(data()))
+
+
+def test_ties_are_not_broken_by_item_index():
+    from recjax.data.split import split_random
+    from recjax.eval.ranking import Ranker, prepare_ranking
+
+    sp = split_random(data(), seed=4)
+    task = prepare_ranking(sp.test, [sp.train])
+    zeros = (np.zeros((40, 2), np.float32), np.zeros((60, 2), np.float32))
+    # Every item ties: index order would favour the test items with the smallest ids.
+    low = sp.test.item_ids < 10
+    biased = sp.test.take(np.nonzero(low)[0])
+    by_index = Ranker((10,))(*zeros, prepare_ranking(biased, [sp.train]))["recall@10"]
+    random_ties = Ranker((10,), tie_noise=1e-6)(*zeros, prepare_ranking(biased, [sp.train]))
+    assert by_index > 0.5 and random_ties["recall@10"] < 0.4
+    assert Ranker((10,), tie_noise=1e-6)(*zeros, task)["recall@10"] < 0.4
