@@ -1,4 +1,4 @@
-"""Schemas of the small Hydra apps (evaluate, recommend, encode), registered with Hydra."""
+"""Schemas of the small Hydra apps (evaluate, encode), registered with Hydra."""
 
 from __future__ import annotations
 
@@ -17,21 +17,9 @@ class EvaluateApp:
     parts: list[str] = field(default_factory=lambda: ["valid", "test"])
 
 
-@dataclass
-class RecommendApp:
-    run_dir: str = MISSING
-    user: str | None = None
-    text: str | None = None
-    liked: list[str] = field(default_factory=list)
-    item_text: str | None = None
-    k: int = 10
-    batch: str | None = None
-
-
 def register_apps() -> None:
     cs = ConfigStore.instance()
     cs.store(name="evaluate_schema", node=EvaluateApp)
-    cs.store(name="recommend_schema", node=RecommendApp)
     cs.store(name="encode_schema", node=make_dataclass("EncodeApp", [
         ("data", thaw(DataConfig), field(default_factory=thaw(DataConfig))),
         ("text", thaw(TextConfig), field(default_factory=thaw(TextConfig))),

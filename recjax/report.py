@@ -55,9 +55,19 @@ def collect_runs(root: str | Path) -> list[dict]:
 
 
 def varying_keys(runs: Sequence[dict]) -> list[str]:
+    """Config keys whose values differ between runs (seeds and folds excepted). When runs
+    carry different ``run.name`` (a sweep over experiments), that name leads and keys it
+    already determines are dropped, so the table shows what actually distinguishes runs."""
     keys = sorted({k for r in runs for k in r if "." in k and "/" not in k})
-    return [k for k in keys if not k.startswith(IGNORED_PREFIXES) and k not in SEED_KEYS
-            and len({repr(r.get(k)) for r in runs}) > 1]
+    vary = lambda rs, k: len({repr(r.get(k)) for r in rs}) > 1
+    out = [k for k in keys if not k.startswith(IGNORED_PREFIXES) and k not in SEED_KEYS
+           and vary(runs, k)]
+    if not vary(runs, "run.name"):
+        return out
+    by_name: dict[str, list[dict]] = {}
+    for r in runs:
+        by_name.setdefault(repr(r.get("run.name")), []).append(r)
+    return ["run.name"] + [k for k in out if any(vary(rs, k) for rs in by_name.values())]
 
 
 def summarize(runs: Sequence[dict], metrics: Sequence[str] = DEFAULT_METRICS

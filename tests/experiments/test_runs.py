@@ -116,3 +116,18 @@ def test_mesh_path_on_one_device_matches_plain(cli, tmp_path):
     a, b = metrics(tmp_path / "a"), metrics(tmp_path / "b")
     for k in a["test"]:
         assert a["test"][k] == pytest.approx(b["test"][k], abs=1e-5)
+
+
+def test_recommend_cli_on_a_run(cli, tmp_path):
+    cli("train", "experiment=smoke", "run.plot=false", f"hydra.run.dir={tmp_path}")
+    out = cli("recommend", f"run_dir={tmp_path}", "user=u3", "k=5").stdout
+    assert "top 5 for user u3" in out and out.count("\n") >= 7
+    out = cli("recommend", f"run_dir={tmp_path}", "liked=i1,i2", "k=3").stdout
+    assert "liked ['i1', 'i2']" in out
+    bad = cli("recommend", f"run_dir={tmp_path}", "text=reading, travel", check=False)
+    assert bad.returncode == 2 and "has no text tower" in bad.stderr
+    bad = cli("recommend", f"run_dir={tmp_path}", "usr=1", check=False)
+    assert bad.returncode == 2 and "unknown argument 'usr=1'" in bad.stderr
+    (tmp_path / "out.csv").unlink(missing_ok=True)
+    cli("recommend", f"run_dir={tmp_path}", f"batch={tmp_path / 'out.csv'}", "k=2")
+    assert (tmp_path / "out.csv").read_text().startswith("user,rank,item,title,score")
