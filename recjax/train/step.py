@@ -107,7 +107,9 @@ def train_step(model: Recommender, cfg: TrainConfig, tx: optax.GradientTransform
     grad_fn = jax.value_and_grad(
         lambda p: compute_loss(model, cfg, p, graph, batch, features, key, hp), has_aux=True)
     (loss, parts), grads = grad_fn(state.params)
-    if cfg.optimizer != "adamw" and (cfg.weight_decay or hparams is not None):
+    # cfg.weight_decay decides statically whether decay is traced at all; the value used is
+    # hp's (per configuration in a vectorised sweep).
+    if cfg.optimizer != "adamw" and cfg.weight_decay:
         grads = jax.tree_util.tree_map(lambda g, p: g + hp["weight_decay"] * p, grads,
                                        state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)

@@ -68,7 +68,9 @@ def fit_vectorized(model: Recommender, graph: RecGraph, features: Features | Non
     """Train every configuration of ``sweep`` at once; one :class:`FitResult` each, in order."""
     configs = expand(train_cfg, sweep)
     n = len(configs)
-    cfg = train_cfg
+    # The step traces weight decay only when cfg.weight_decay is non-zero; the per-config
+    # values come from the hyperparameters.
+    cfg = dataclasses.replace(train_cfg, weight_decay=max(c.weight_decay for c in configs))
     features = features if features is not None else Features()
     t_start = time.perf_counter()
     keys = [jax.random.split(jax.random.key(c.seed)) for c in configs]

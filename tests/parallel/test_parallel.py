@@ -65,3 +65,25 @@ def test_vectorized_learning_rates_and_bad_sweeps():
         expand(TrainConfig(), {"num_layers": [1, 2]})
     with pytest.raises(ValueError, match="equal lengths"):
         expand(TrainConfig(), {"seed": [1, 2], "temperature": [0.1]})
+
+
+def test_vectorized_weight_decay_matches_separate_runs():
+    from recjax.config.schema import EvalConfig, ModelConfig, TrainConfig
+    from recjax.models import build_model
+    from recjax.train.loop import fit
+    from recjax.train.sweep import fit_vectorized
+    from tests.parallel.multidevice import data
+
+    ds, sp, g = data()
+    model = build_model(ModelConfig(name="mf", dim=8), ds.num_users, ds.num_items)
+    cfg = TrainConfig(batch_size=256, epochs=3, learning_rate=0.01, patience=10)
+    ev = EvalConfig(ks=(5, 10))
+    vec = fit_vectorized(model, g, None, sp, cfg, {"weight_decay": [0.0, 0.05]}, ev)
+    for wd, r in zip([0.0, 0.05], vec):
+        sep = fit(model, g, None, sp, cfg.__class__(**{**cfg.__dict__, "weight_decay": wd}),
+                  ev, progress=False)
+        np.testing.assert_allclose(np.asarray(r.params["params"]["id"]["item"]["embedding"]),
+                                   np.asarray(sep.params["params"]["id"]["item"]["embedding"]),
+                                   atol=1e-5)
+    assert not np.allclose(vec[0].params["params"]["id"]["item"]["embedding"],
+                           vec[1].params["params"]["id"]["item"]["embedding"])
