@@ -29,7 +29,14 @@ from recjax.config.io import diff, from_dict, to_dict
 from recjax.config.schema import ExperimentConfig
 from recjax.data.datasets import load
 from recjax.graph import RecGraph, build_graph
-from recjax.models import Features, Recommender, build_model, uses_text
+from recjax.models import (
+    Features,
+    Recommender,
+    build_model,
+    drop_id_rows,
+    is_closed_form,
+    uses_text,
+)
 from recjax.train.checkpoint import Checkpointer
 from recjax.train.loop import FitResult, fit
 from recjax.types import Dataset, Split
@@ -66,6 +73,33 @@ def prepare(cfg: ExperimentConfig, progress: bool | None = None) -> Prepared:
         features = Features(jnp.asarray(item_text),
                             jnp.asarray(user_text) if has_user_text else None)
     return Prepared(cfg, dataset, split, graph, features, model, item_text, user_text)
+
+
+def forget_cold(prepared: Prepared, params):
+    """Users and items held out of train (cold splits) have no ID row of their own: the
+    rows the model allocated for them are zeroed, as a new node's input is built."""
+    sp = prepared.split
+    return drop_id_rows(params, sp.cold_user_ids, sp.cold_item_ids)
+
+
+def cold_metrics(prepared: Prepared, params, ks=(10, 20)) -> dict:
+    """``{"test_warm": {...}, "test_cold": {...}}`` for a cold split (warm and cold items, or
+    users, ranked apart: :mod:`recjax.eval.coldstart`), else ``{}``."""
+    sp = prepared.split
+    if not (len(sp.cold_item_ids) or len(sp.cold_user_ids)):
+        return {}
+    from recjax.eval.coldstart import cold_tasks, evaluate_cold
+
+    user_emb, item_emb = prepared.model.apply(params, prepared.graph, prepared.features)
+    out = evaluate_cold(user_emb, item_emb, cold_tasks(sp), ks)
+    return {f"test_{part}": metrics for part, metrics in out.items()}
+
+
+def parameter_counts(params) -> dict:
+    """``{tower: {"trainable": n, "frozen": 0}}`` per top-level parameter group."""
+    return {name: {"trainable": int(sum(np.size(x) for x in jax.tree_util.tree_leaves(sub))),
+                   "frozen": 0}
+            for name, sub in params["params"].items()}
 
 
 def _atomic_json(path: Path, obj) -> None:
@@ -159,13 +193,21 @@ def train_run(cfg: ExperimentConfig, run_dir: str | Path) -> tuple[FitResult, Pr
         raise
     finally:
         checkpointer.close()
-    _atomic_json(run_dir / "metrics.json", {"valid": result.valid, "test": result.test})
-    if cfg.run.plot:
+    metrics = {"valid": result.valid, "test": result.test}
+    cold = cold_metrics(prepared, forget_cold(prepared, result.params))
+    if cold:
+        result.params = forget_cold(prepared, result.params)
+        result.test.update({f"{part[5:]}/{k}": v for part, m in cold.items()
+                            for k, v in m.items()})
+        metrics.update(cold)
+    _atomic_json(run_dir / "metrics.json", metrics)
+    if cfg.run.plot and not is_closed_form(prepared.model):  # one solve: no curve to draw
         from recjax.report import plot_curves
 
         plot_curves(result.history, run_dir / "curves.png", cfg.train.select_metric)
     info.update(status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"),
                 best_epoch=result.best_epoch, epochs=len(result.history),
+                parameters=parameter_counts(result.params),
                 resumed_from_epoch=resumed_from, timings=result.timings)
     _atomic_json(run_dir / "run.json", info)
     return result, prepared
@@ -190,7 +232,7 @@ def load_run(run_dir: str | Path, progress: bool | None = None):
         params, _ = checkpointer.restore_best(like)
     finally:
         checkpointer.close()
-    return prepared, params
+    return prepared, forget_cold(prepared, params)
 
 
 def train_vectorized_run(cfg: ExperimentConfig, run_dir: str | Path

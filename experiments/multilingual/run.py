@@ -19,14 +19,14 @@ QUERIES = ("我喜欢阅读、旅行和摄影", "I like reading, travel and phot
            "我是科幻迷，喜欢看星空", "I love baking cakes at home")
 
 
-def build(checkpoint: str = "all-MiniLM-L6-v2", epochs: int = 150, seed: int = 0,
-          text_hidden: int = 0, dim: int = 32, learning_rate: float = 3e-3,
-          cold_dropout: float = 0.5):
-    """Train on the catalogue; returns a :class:`recjax.recommend.Serving`."""
-    import jax.numpy as jnp
-
+def config(checkpoint: str = "all-MiniLM-L6-v2", epochs: int = 150, seed: int = 0,
+           text_hidden: int = 0, dim: int = 32, learning_rate: float = 3e-3,
+           cold_dropout: float = 0.5):
+    """The example's :class:`~recjax.config.schema.ExperimentConfig`; its data part is
+    ``conf/data/multilingual.yaml`` (``recjax-train data=multilingual ...``)."""
     from recjax.config.schema import (
         CleanConfig,
+        CsvConfig,
         DataConfig,
         EvalConfig,
         ExperimentConfig,
@@ -35,47 +35,39 @@ def build(checkpoint: str = "all-MiniLM-L6-v2", epochs: int = 150, seed: int = 0
         TextConfig,
         TrainConfig,
     )
-    from recjax.data.clean import clean
-    from recjax.data.readers import read_csv_dataset
-    from recjax.data.split import split as split_fn
-    from recjax.experiment import Prepared
-    from recjax.graph import build_graph
-    from recjax.models import Features, build_model
-    from recjax.recommend import Serving
-    from recjax.text.features import text_features
-    from recjax.train.loop import fit
 
-    raw = read_csv_dataset(
-        HERE / "interactions.csv", {"user_id": "user_id", "item_id": "item_id",
-                                    "rating": "rating"},
-        items=HERE / "items.csv", item_columns={"item_id": "item_id", "title": "title",
-                                                "description": "description",
-                                                "kind": "kind"},
-        users=HERE / "users.csv", user_columns={"user_id": "user_id", "text": "text"},
-        name="multilingual")
-    dataset = clean(raw, CleanConfig(na_values=("",)))
-    text = TextConfig(checkpoint=checkpoint, item_template="{title}. {description}",
-                      user_template="{text}")
-    cfg = ExperimentConfig(
-        data=DataConfig(name="multilingual", split=SplitConfig(ratios=(1.0, 0.0, 0.0))),
-        text=text,
+    data = DataConfig(
+        name="multilingual", path=str(HERE), format="csv",
+        csv=CsvConfig(interactions="interactions.csv", items="items.csv", users="users.csv"),
+        clean=CleanConfig(na_values=("",)),
+        # Everything trains: the example recommends for new users, not held-out rows.
+        split=SplitConfig(ratios=(1.0, 0.0, 0.0)))
+    return ExperimentConfig(
+        data=data,
+        text=TextConfig(checkpoint=checkpoint, item_template="{title}. {description}",
+                        user_template="{text}"),
         model=ModelConfig(name="text_gnn", inductive=True, text_hidden=text_hidden, dim=dim,
                           num_layers=2),
         train=TrainConfig(loss="softmax", num_negatives=32, shared_negatives=True,
                           reject_positives=True, temperature=0.2, reg_weight=0.0,
                           cold_user_dropout=cold_dropout, cold_item_dropout=cold_dropout,
                           learning_rate=learning_rate, batch_size=16, epochs=epochs,
-                          patience=epochs,
-                          seed=seed),
+                          patience=epochs, seed=seed),
         eval=EvalConfig(ks=(5, 10)))
-    split = split_fn(dataset.interactions, cfg.data.split)
-    graph = build_graph(split.train)
-    model = build_model(cfg.model, dataset.num_users, dataset.num_items)
-    item_text, user_text = text_features(dataset, text, progress=False)
-    features = Features(jnp.asarray(item_text), jnp.asarray(user_text))
-    result = fit(model, graph, features, split, cfg.train, cfg.eval,
-                 progress=False)
-    prepared = Prepared(cfg, dataset, split, graph, features, model, item_text, user_text)
+
+
+def build(checkpoint: str = "all-MiniLM-L6-v2", epochs: int = 150, seed: int = 0,
+          text_hidden: int = 0, dim: int = 32, learning_rate: float = 3e-3,
+          cold_dropout: float = 0.5):
+    """Train on the catalogue; returns a :class:`recjax.recommend.Serving`."""
+    from recjax.experiment import prepare
+    from recjax.recommend import Serving
+    from recjax.train.loop import fit
+
+    cfg = config(checkpoint, epochs, seed, text_hidden, dim, learning_rate, cold_dropout)
+    prepared = prepare(cfg, progress=False)
+    result = fit(prepared.model, prepared.graph, prepared.features, prepared.split, cfg.train,
+                 cfg.eval, progress=False)
     return Serving(prepared, result.params)
 
 

@@ -40,6 +40,12 @@ def _convert(tp, value, path: str):
         if not isinstance(value, dict):
             raise TypeError(f"{path}: expected a mapping, got {value!r}")
         return from_dict(tp, value, path)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TypeError(f"{path}: expected a mapping, got {value!r}")
+        key_tp, value_tp = args or (Any, Any)
+        return {_convert(key_tp, k, path): _convert(value_tp, v, f"{path}.{k}")
+                for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, list | tuple):
             raise TypeError(f"{path}: expected a list, got {value!r}")

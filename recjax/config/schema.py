@@ -96,14 +96,95 @@ class SyntheticConfig:
 
 
 @dataclass(frozen=True)
+class CsvConfig:
+    """CSV/TSV files with a header row, read when ``DataConfig.format == "csv"`` (see
+    :func:`recjax.data.readers.read_csv_dataset`).
+
+    interactions / items / users: file names relative to ``data.path``; the item and user side
+      tables are optional.
+    columns / item_columns / user_columns: canonical name -> column of that file's header,
+      e.g. ``{user_id: userId, item_id: movieId, rating: stars}``; ``None`` reads every column
+      under its header name. Interactions need ``user_id`` and ``item_id`` (and may have
+      ``rating``, ``timestamp``, ``behavior``), items ``item_id``, users ``user_id``; other
+      columns (``title``, ``description``, ``text``, ...) are side information.
+    types: canonical name -> field type (token, token_seq, float, float_seq); by default
+      ``rating`` and ``timestamp`` are float and every other column is a token.
+    delimiter: one character; ``None`` is a tab for ``.tsv``/``.tab`` files, else a comma.
+    """
+
+    interactions: str = "interactions.csv"
+    items: str | None = None
+    users: str | None = None
+    columns: dict[str, str] | None = None
+    item_columns: dict[str, str] | None = None
+    user_columns: dict[str, str] | None = None
+    types: dict[str, str] | None = None
+    delimiter: str | None = None
+
+    def __post_init__(self):
+        from recjax.types import FIELD_TYPES
+
+        for key in ("columns", "item_columns", "user_columns", "types"):
+            mapping = getattr(self, key)
+            if mapping is not None and not (
+                    isinstance(mapping, dict)
+                    and all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items())):
+                raise ValueError(f"data.csv.{key} must map names to names (strings), "
+                                 f"got {mapping!r}")
+        for key, file_key, needs in (("columns", "interactions", ("user_id", "item_id")),
+                                     ("item_columns", "items", ("item_id",)),
+                                     ("user_columns", "users", ("user_id",))):
+            mapping = getattr(self, key)
+            if mapping is None:
+                continue
+            missing = [c for c in needs if c not in mapping]
+            if missing:
+                raise ValueError(f"data.csv.{key} must map {missing} to a column of the "
+                                 f"{file_key} file; got {mapping}")
+            if getattr(self, file_key) is None:
+                raise ValueError(f"data.csv.{key} is set but data.csv.{file_key} (the file) "
+                                 "is not")
+        bad = {k: v for k, v in (self.types or {}).items() if v not in FIELD_TYPES}
+        if bad:
+            raise ValueError(f"data.csv.types {bad}: field types must be one of {FIELD_TYPES}")
+        if self.delimiter is not None and len(self.delimiter) != 1:
+            raise ValueError(f"data.csv.delimiter={self.delimiter!r} must be one character")
+
+
+@dataclass(frozen=True)
 class DataConfig:
-    """A dataset by registry name (or a directory of atomic files) plus cleaning and split."""
+    """A dataset by registry name or directory, how its files are read, cleaning and split.
+
+    path: a directory of dataset files instead of the registered dataset ``name``; a relative
+      path is looked up in the working directory, then in the recjax checkout (so the shipped
+      example configs such as ``conf/data/multilingual.yaml`` work from any directory).
+    format: ``auto`` (RecBole atomic ``<name>.inter`` files, else GroupLens ml-100k ``u.data``,
+      else ml-1m ``ratings.dat``), ``atomic``, ``movielens`` (ml-100k or ml-1m files) or
+      ``csv`` (the files ``csv`` describes, in ``path``).
+    """
+
+    FORMATS = ("auto", "atomic", "movielens", "csv")
 
     name: str = "ml-100k"
     path: str | None = None
+    format: str = "auto"
+    csv: CsvConfig = field(default_factory=CsvConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     clean: CleanConfig = field(default_factory=CleanConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
+
+    def __post_init__(self):
+        if self.format not in self.FORMATS:
+            raise ValueError(f"data.format={self.format!r} is unknown; valid: {self.FORMATS}")
+        if self.name == "synthetic" and self.format != "auto":
+            raise ValueError(f"data.format={self.format!r} reads files, but data.name=synthetic "
+                             "generates its data; leave data.format=auto")
+        if self.format == "csv" and self.path is None:
+            raise ValueError("data.format=csv needs data.path, the directory holding the files "
+                             "named in data.csv")
+        if self.format != "csv" and self.csv != CsvConfig():
+            raise ValueError(f"data.csv describes CSV files but data.format={self.format!r}; "
+                             "set data.format=csv")
 
 
 @dataclass(frozen=True)
@@ -135,28 +216,39 @@ class TextConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A recommender from :data:`recjax.models.MODELS`; fields a model does not use are ignored.
+    """A recommender from :data:`recjax.models.MODELS` (or any registered backbone); fields a
+    model does not use are ignored. Fields left at ``None`` take the model's own default (its
+    backbone's ``defaults``, see :mod:`recjax.models.backbones`), so ``ModelConfig(name="ngcf")``
+    in Python and ``model=ngcf`` in Hydra build the same model.
 
-    name: mf | lightgcn | ngcf | gcn | gat | text_gnn.
+    name: mf | lightgcn | ngcf | gcn | gat | simgcl | xsimgcl | text_gnn | pop | itemknn |
+      ease, or any other registered backbone.
+    init: ID embedding initialiser: ``normal`` (std ``init_std``) or ``xavier_uniform``
+      (RecBole's choice for its graph models).
     combine: how layer outputs become the final embedding: ``mean`` (LightGCN), ``learned``
-      (softmax-weighted layers), ``concat`` (NGCF), ``last``; ``None`` = the model's default.
+      (softmax-weighted layers), ``concat`` (NGCF), ``last``, ``propagated_mean`` (layers
+      1..K, SimGCL).
     propagation: ``sparse`` (CSR product, fast), ``segment`` (jraph gather/scatter) or
       ``edge_sharded`` (edges split over the devices of the ``data`` axis, then summed).
     relation: edge types for the graph (``none``, ``behavior``, ``rating``);
       ``relation_weights`` learns one weight per type on the propagation (relation-aware).
     fusion (text_gnn): ``add`` | ``concat`` | ``gate`` of ID embeddings and projected text;
       ``inductive`` drops ID embeddings so unseen users/items are embedded from text alone.
-    backbone (text_gnn): the propagation of the fused inputs (lightgcn | ngcf | gcn | gat).
+    backbone (text_gnn): the propagation of the fused inputs (any registered backbone).
+    noise_eps, cl_weight, cl_temperature, cl_layer (simgcl, xsimgcl): the perturbation size,
+      the weight and temperature of the InfoNCE term between views, XSimGCL's view layer.
+    knn_neighbors, knn_shrink (itemknn): neighbours kept per item and cosine shrinkage.
+    ease_l2 (ease): the L2 weight of the closed-form item-item model.
     compute_dtype: ``bfloat16`` runs messages and layer maths in bfloat16 (for accelerators:
       half the memory traffic) while parameters, layer outputs and scores stay float32.
     """
 
     name: str = "lightgcn"
     dim: int = 64
-    num_layers: int = 3
+    num_layers: int | None = None
     combine: str | None = None
     propagation: str = "sparse"
-    dropout: float = 0.0
+    dropout: float | None = None
     heads: int = 2
     relation: str = "none"
     relation_weights: bool = False
@@ -164,36 +256,55 @@ class ModelConfig:
     inductive: bool = False
     text_hidden: int = 0
     backbone: str = "lightgcn"
-    init_std: float = 0.1
+    init: str = "normal"
+    init_std: float = 0.05
+    noise_eps: float | None = None
+    cl_weight: float | None = None
+    cl_temperature: float | None = None
+    cl_layer: int | None = None
+    knn_neighbors: int = 100
+    knn_shrink: float = 0.0
+    ease_l2: float = 250.0
     compute_dtype: str = "float32"
 
     def __post_init__(self):
-        checks = {"combine": (self.combine, (None, "mean", "learned", "concat", "last")),
+        checks = {"combine": (self.combine, (None, "mean", "learned", "concat", "last",
+                                             "propagated_mean")),
                   "propagation": (self.propagation, ("sparse", "segment", "edge_sharded")),
                   "relation": (self.relation, ("none", "behavior", "rating")),
                   "fusion": (self.fusion, ("add", "concat", "gate")),
-                  "backbone": (self.backbone, ("none", "lightgcn", "ngcf", "gcn", "gat")),
+                  "init": (self.init, ("normal", "xavier_uniform")),
                   "compute_dtype": (self.compute_dtype, ("float32", "bfloat16"))}
         for key, (value, valid) in checks.items():
             if value not in valid:
                 raise ValueError(f"model.{key}={value!r}; expected one of {valid}")
-        if self.dim < 1 or self.num_layers < 0 or not 0 <= self.dropout < 1:
+        if self.dim < 1 or (self.num_layers or 0) < 0 or not 0 <= (self.dropout or 0) < 1:
             raise ValueError("model.dim must be >= 1, num_layers >= 0, 0 <= dropout < 1")
         if self.dim % self.heads:
             raise ValueError(f"model.dim={self.dim} is not divisible by heads={self.heads}")
+        if self.cl_temperature is not None and self.cl_temperature <= 0:
+            raise ValueError(f"model.cl_temperature={self.cl_temperature} must be > 0")
+        if self.knn_neighbors < 1 or self.knn_shrink < 0 or self.ease_l2 < 0:
+            raise ValueError("model.knn_neighbors must be >= 1, knn_shrink and ease_l2 >= 0")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training (see :mod:`recjax.train`).
+    """Training (see :mod:`recjax.train`). Defaults are RecBole's protocol (BPR with one
+    uniform negative, train positives rejected, Adam 1e-3, batch 2048, patience 10).
 
-    loss: ``bpr`` (one sampled negative per positive, plus LightGCN's L2 ``reg_weight`` on the
-      batch's layer-0 ID embeddings), ``softmax`` (sampled softmax / InfoNCE over
+    loss: a registered objective (:data:`recjax.train.objectives.OBJECTIVES`): ``bpr`` (one
+      sampled negative per positive), ``softmax`` (sampled softmax / InfoNCE over
       ``num_negatives`` sampled negatives — per row, or one set for the whole batch with
       ``shared_negatives`` — and, with ``in_batch_negatives``, the batch's other positives,
-      at ``temperature``) or ``bce`` (rating classification: does the user like the
-      item, rating >= ``like_threshold``).
+      at ``temperature``), ``directau`` (alignment + ``uniformity_weight`` x uniformity, no
+      negatives) or ``bce`` (rating classification: does the user like the item, rating >=
+      ``like_threshold``).
+    reg_weight: L2 on the batch's layer-0 ID embeddings (LightGCN's regulariser).
     reject_positives: resample negatives that are train positives of the user.
+    negatives: the items negatives are drawn from: ``all`` (the catalogue), ``warm`` (items
+      with train interactions), ``auto`` (warm in cold-item splits, where held-out items must
+      receive no gradient and stay unseen, else all).
     cold_user_dropout / cold_item_dropout: the share of batch rows whose user / positive item
       is scored with its edge-free embedding (``Recommender.isolated``), as a new user or item
       would be; trains inductive models for cold start (DropoutNet's idea, on the graph).
@@ -206,10 +317,12 @@ class TrainConfig:
     shared_negatives: bool = False
     in_batch_negatives: bool = False
     temperature: float = 0.1
-    reject_positives: bool = False
+    uniformity_weight: float = 1.0
+    reject_positives: bool = True
+    negatives: str = "auto"
     cold_user_dropout: float = 0.0
     cold_item_dropout: float = 0.0
-    reg_weight: float = 1e-4
+    reg_weight: float = 1e-5
     like_threshold: float = 4.0
     optimizer: str = "adam"
     learning_rate: float = 1e-3
@@ -227,15 +340,21 @@ class TrainConfig:
     seed: int = 2020
 
     def __post_init__(self):
-        checks = {"loss": (self.loss, ("bpr", "softmax", "bce")),
-                  "optimizer": (self.optimizer, ("adam", "adamw", "sgd", "adagrad")),
+        checks = {"optimizer": (self.optimizer, ("adam", "adamw", "sgd", "adagrad")),
                   "schedule": (self.schedule, ("constant", "cosine", "warmup_cosine")),
+                  "negatives": (self.negatives, ("auto", "all", "warm")),
                   "select_on": (self.select_on, ("valid", "legacy_test"))}
         for key, (value, valid) in checks.items():
             if value not in valid:
                 raise ValueError(f"train.{key}={value!r}; expected one of {valid}")
         if self.batch_size < 1 or self.epochs < 1 or self.num_negatives < 1:
             raise ValueError("train.batch_size, epochs and num_negatives must be >= 1")
+        if not self.temperature > 0:
+            raise ValueError(f"train.temperature={self.temperature} must be > 0 (scores are "
+                             f"divided by it)")
+        for key in ("cold_user_dropout", "cold_item_dropout"):
+            if not 0 <= getattr(self, key) < 1:
+                raise ValueError(f"train.{key} must be in [0, 1)")
 
 
 @dataclass(frozen=True)

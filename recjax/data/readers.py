@@ -220,7 +220,7 @@ def read_movielens_1m(directory: str | os.PathLike) -> RawDataset:
     return RawDataset("ml-1m", inter, items, users)
 
 
-def read_delimited(path: str | os.PathLike, columns: Mapping[str, str],
+def read_delimited(path: str | os.PathLike, columns: Mapping[str, str] | None = None,
                    types: Mapping[str, str] | None = None, delimiter: str | None = None,
                    encoding: str = "utf-8") -> RawTable:
     """Read a CSV/TSV file with a header row and a column mapping.
@@ -228,7 +228,8 @@ def read_delimited(path: str | os.PathLike, columns: Mapping[str, str],
     Args:
       path: the file; ``.tsv``/``.tab`` files default to tab, everything else to comma.
       columns: canonical name -> column name in the file's header, e.g.
-        ``{"user_id": "userId", "item_id": "movieId", "rating": "rating"}``.
+        ``{"user_id": "userId", "item_id": "movieId", "rating": "rating"}``; ``None`` keeps
+        every column under its header name.
       types: canonical name -> field type (default "token"; rating/timestamp "float").
       delimiter: overrides the guess from the file extension.
 
@@ -244,6 +245,12 @@ def read_delimited(path: str | os.PathLike, columns: Mapping[str, str],
     except StopIteration:
         raise DataFormatError(f"{path}: the file is empty (no header row)") from None
     header = [h.strip() for h in header]
+    if columns is None:
+        twice = sorted({h for h in header if header.count(h) > 1})
+        if twice:
+            raise DataFormatError(f"{path}, line 1: column(s) {twice} appear more than once in "
+                                  "the header; map the columns to read by name")
+        columns = {h: h for h in header}
     missing = {canon: src for canon, src in columns.items() if src not in header}
     if missing:
         raise DataFormatError(
@@ -263,7 +270,7 @@ def read_delimited(path: str | os.PathLike, columns: Mapping[str, str],
     return RawTable(str(path), out, kinds, np.asarray(lines, dtype=np.int64))
 
 
-def read_csv_dataset(interactions: str | os.PathLike, columns: Mapping[str, str],
+def read_csv_dataset(interactions: str | os.PathLike, columns: Mapping[str, str] | None = None,
                      items: str | os.PathLike | None = None,
                      item_columns: Mapping[str, str] | None = None,
                      users: str | os.PathLike | None = None,
@@ -273,16 +280,28 @@ def read_csv_dataset(interactions: str | os.PathLike, columns: Mapping[str, str]
     """A :class:`RawDataset` from generic CSV/TSV files with column mappings.
 
     ``columns`` must map at least ``user_id`` and ``item_id``; ``item_columns`` at least
-    ``item_id`` and ``user_columns`` at least ``user_id``.
+    ``item_id`` and ``user_columns`` at least ``user_id``. A mapping left ``None`` reads every
+    column of its file under its header name, which must then include those ids. ``types``
+    applies to the columns of all three files.
     """
-    for need, mapping, what in (("user_id", columns, "columns"), ("item_id", columns, "columns"),
-                                ("item_id", item_columns if items else {"item_id": 1},
-                                 "item_columns"),
-                                ("user_id", user_columns if users else {"user_id": 1},
-                                 "user_columns")):
-        if need not in (mapping or {}):
-            raise ValueError(f"{what} must map {need!r} to a column of the file")
+    for need, mapping, what, file in (("user_id", columns, "columns", interactions),
+                                      ("item_id", columns, "columns", interactions),
+                                      ("item_id", item_columns, "item_columns", items),
+                                      ("user_id", user_columns, "user_columns", users)):
+        if file is not None and mapping is not None and need not in mapping:
+            raise ValueError(f"{what} must map {need!r} to a column of {file}; got {mapping}")
     inter = read_delimited(interactions, columns, types, delimiter)
-    item_t = read_delimited(items, item_columns, types, delimiter) if items else None
-    user_t = read_delimited(users, user_columns, types, delimiter) if users else None
+    require_columns(inter, ["user_id", "item_id"])
+    item_t = user_t = None
+    if items is not None:
+        item_t = read_delimited(items, item_columns, types, delimiter)
+        require_columns(item_t, ["item_id"])
+    if users is not None:
+        user_t = read_delimited(users, user_columns, types, delimiter)
+        require_columns(user_t, ["user_id"])
+    tables = [t for t in (inter, item_t, user_t) if t is not None]
+    unused = sorted(set(types or {}) - {c for t in tables for c in t.columns})
+    if unused:
+        raise ValueError(f"types names column(s) {unused} that none of "
+                         f"{[t.source for t in tables]} has")
     return RawDataset(name or Path(interactions).stem, inter, item_t, user_t)

@@ -1,6 +1,16 @@
-"""Recommender models: towers, graph encoders and the registry ``MODELS``."""
+"""Recommender models: towers, backbones, closed-form baselines and the registry."""
 
-from recjax.models.recommender import MODELS, Recommender, build_model, uses_text
+from recjax.models import closed_form, recommender  # noqa: F401  (registers their models)
+from recjax.models.recommender import Recommender, drop_id_rows
+from recjax.models.registry import (
+    MODELS,
+    build_model,
+    is_closed_form,
+    model_names,
+    resolve_config,
+    uses_text,
+)
 from recjax.models.towers import Features
 
-__all__ = ["MODELS", "Features", "Recommender", "build_model", "uses_text"]
+__all__ = ["MODELS", "Features", "Recommender", "build_model", "drop_id_rows",
+           "is_closed_form", "model_names", "resolve_config", "uses_text"]

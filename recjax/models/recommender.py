@@ -1,10 +1,10 @@
-"""One recommender module composed of towers, and the registry of named models.
+"""One recommender module composed of towers, and the gradient-trained models it registers.
 
 ``Recommender.apply(params, graph, features, train) -> (user_emb, item_emb)``; a score is the
 dot product ``user_emb[u] . item_emb[i]``. Parameter paths are stable: ``id/...`` (ID
-embeddings), ``text/...`` (text projection), ``fusion/...``, ``graph/...`` (propagation
-layers), ``head/...`` (the classification offset), so freezing or per-part learning rates are
-regex rules over paths.
+embeddings), ``text/...`` (text projection), ``fusion/...``, ``graph/...`` (the backbone),
+``head/...`` (the classification offset), so freezing or per-part learning rates are regex
+rules over paths.
 """
 
 from __future__ import annotations
@@ -14,40 +14,47 @@ import jax.numpy as jnp
 
 from recjax.config.schema import ModelConfig
 from recjax.graph import RecGraph
-from recjax.models.layers import GraphEncoder
+from recjax.models.backbones import BACKBONES
+from recjax.models.registry import register_model
 from recjax.models.towers import Features, Fusion, IdTower, TextTower
 
 
 class Recommender(nn.Module):
-    """Layer-0 inputs (``inputs``: ``id``, ``text`` or ``id+text``) -> graph encoder."""
+    """Layer-0 inputs (ID embeddings and/or projected text) -> a registered backbone.
+
+    ``cfg`` is resolved (see :func:`recjax.models.registry.resolve_config`); ``use_id`` and
+    ``use_text`` say which towers make the layer-0 inputs; ``backbone`` names the graph
+    encoder in :data:`recjax.models.backbones.BACKBONES`.
+    """
 
     cfg: ModelConfig
     num_users: int
     num_items: int
-    inputs: str = "id"
+    use_id: bool = True
+    use_text: bool = False
     backbone: str = "lightgcn"
-    combine: str = "mean"
+    closed_form = False
 
     def setup(self):
         c = self.cfg
-        if "id" in self.inputs.split("+"):
-            self.id = IdTower(self.num_users, self.num_items, c.dim, c.init_std)
-        if "text" in self.inputs.split("+"):
+        if not (self.use_id or self.use_text):
+            raise ValueError("a Recommender needs ID embeddings, text, or both")
+        if self.use_id:
+            self.id = IdTower(self.num_users, self.num_items, c.dim, c.init_std, c.init)
+        if self.use_text:
             self.text = TextTower(c.dim, c.text_hidden)
-            if self.inputs == "id+text":
+            if self.use_id:
                 self.fusion = Fusion(c.fusion, c.dim)
-        self.graph = GraphEncoder(self.backbone, c.num_layers, c.dim, self.combine,
-                                  c.propagation, c.dropout, c.heads, c.relation_weights,
-                                  jnp.dtype(c.compute_dtype))
+        self.graph = BACKBONES[self.backbone](c, jnp.dtype(c.compute_dtype))
         self.head = Head()
 
     def inputs_of(self, features: Features):
         """Layer-0 user and item inputs ``([num_users, dim], [num_items, dim])``."""
         users = items = None
-        if "id" in self.inputs.split("+"):
+        if self.use_id:
             users, items = self.id()
-        if "text" in self.inputs.split("+"):
-            check_features(features, self.num_users, self.num_items, self.inputs == "text")
+        if self.use_text:
+            check_features(features, self.num_users, self.num_items, not self.use_id)
             t_items = self.text(features.item_text)
             t_users = self.text(features.user_text) if features.user_text is not None else None
             if users is None:
@@ -58,13 +65,24 @@ class Recommender(nn.Module):
                     users = self.fusion(users, t_users)
         return users, items
 
-    def __call__(self, graph: RecGraph, features: Features | None = None, train: bool = False):
+    def __call__(self, graph: RecGraph, features: Features | None = None, train: bool = False,
+                 views: bool = False):
+        """``(user_emb, item_emb)``; with ``views=True`` (training) also the backbone's two
+        contrastive views ``((users_1, items_1), (users_2, items_2))`` or None."""
         if (graph.num_users, graph.num_items) != (self.num_users, self.num_items):
             raise ValueError(f"the graph has {graph.num_users} users and {graph.num_items} "
                              f"items, the model {self.num_users} and {self.num_items}")
         users, items = self.inputs_of(features or Features())
-        h = self.graph(graph, jnp.concatenate([users, items], axis=0), train)
         self.head()  # created with the rest at init; used by the classification loss
+        h0 = jnp.concatenate([users, items], axis=0)
+        if not views:
+            return self._split(self.graph(graph, h0, train))
+        h, pair = self.graph(graph, h0, train, views=True)
+        if pair is not None:
+            pair = tuple(self._split(v) for v in pair)
+        return (*self._split(h), pair)
+
+    def _split(self, h):
         return h[: self.num_users], h[self.num_users:]
 
     def propagate(self, graph: RecGraph, users, items, train: bool = False):
@@ -88,16 +106,16 @@ class Recommender(nn.Module):
         users = inputs(features.user_text, self.num_users)
         items = inputs(features.item_text, self.num_items)
         h = self.graph(graph, jnp.concatenate([users, items], axis=0), train, isolated=True)
-        return h[: self.num_users], h[self.num_users:]
+        return self._split(h)
 
     def new_node_inputs(self, text):
         """Layer-0 inputs ``[n, dim]`` of nodes the model never saw: their projected text
         (fused with an all-zero ID embedding, the only ID an unseen node can have), or zeros
         for models without text (``text`` may then be an ``[n, 0]`` array)."""
-        if "text" not in self.inputs.split("+"):
+        if not self.use_text:
             return jnp.zeros((text.shape[0], self.cfg.dim), jnp.float32)
         t = self.text(text)
-        return self.fusion(jnp.zeros_like(t), t) if self.inputs == "id+text" else t
+        return self.fusion(jnp.zeros_like(t), t) if self.use_id else t
 
     def offset(self):
         """The learned logit offset of the rating-classification mode (``head/bias``)."""
@@ -126,38 +144,28 @@ def check_features(features: Features, num_users: int, num_items: int, need_user
                          f"expected num_users = {num_users}")
 
 
-def _mf(cfg, u, i):
-    return Recommender(cfg, u, i, "id", "none", cfg.combine or "last")
+@register_model("mf", "BPR matrix factorisation: ID embeddings, no propagation",
+                defaults={"backbone": "none"})
+def _mf(cfg, num_users, num_items):
+    return Recommender(cfg, num_users, num_items, use_id=True, use_text=False, backbone="none")
 
 
-def _gnn(backbone: str, combine: str):
-    def build(cfg, u, i):
-        return Recommender(cfg, u, i, "id", backbone, cfg.combine or combine)
-
-    return build
-
-
-def _text_gnn(cfg, u, i):
-    inputs = "text" if cfg.inductive else "id+text"
-    return Recommender(cfg, u, i, inputs, cfg.backbone, cfg.combine or "mean")
+@register_model("text_gnn", "ID embeddings fused with projected LM vectors (or text only "
+                "with inductive), then any backbone", uses_text=True)
+def _text_gnn(cfg, num_users, num_items):
+    return Recommender(cfg, num_users, num_items, use_id=not cfg.inductive, use_text=True,
+                       backbone=cfg.backbone)
 
 
-MODELS = {
-    "mf": _mf,
-    "lightgcn": _gnn("lightgcn", "mean"),
-    "ngcf": _gnn("ngcf", "concat"),
-    "gcn": _gnn("gcn", "mean"),
-    "gat": _gnn("gat", "mean"),
-    "text_gnn": _text_gnn,
-}
-
-
-def build_model(cfg: ModelConfig, num_users: int, num_items: int) -> Recommender:
-    """The model named ``cfg.name``; an unknown name lists the valid ones."""
-    if cfg.name not in MODELS:
-        raise KeyError(f"unknown model {cfg.name!r}; valid models: {sorted(MODELS)}")
-    return MODELS[cfg.name](cfg, num_users, num_items)
-
-
-def uses_text(model: Recommender) -> bool:
-    return "text" in model.inputs.split("+")
+def drop_id_rows(params, user_ids=(), item_ids=()):
+    """``params`` with the ID embedding rows of the given users/items set to zero: a held-out
+    (cold) node has no ID of its own, as a new node's input is built
+    (:meth:`Recommender.new_node_inputs`: zero ID, plus text where the model has it)."""
+    ids = params["params"].get("id")
+    if ids is None:
+        return params
+    ids = dict(ids)
+    for kind, rows in (("user", user_ids), ("item", item_ids)):
+        if len(rows):
+            ids[kind] = {"embedding": ids[kind]["embedding"].at[jnp.asarray(rows)].set(0.0)}
+    return {**params, "params": {**params["params"], "id": ids}}

@@ -18,17 +18,26 @@ class Features:
     user_text: jnp.ndarray | None = None
 
 
+def embedding_init(kind: str, std: float):
+    """``normal(std)`` or ``xavier_uniform`` (per table: bound sqrt(6 / (rows + dim)), as
+    torch's ``xavier_uniform_`` on an ``[rows, dim]`` embedding, RecBole's choice)."""
+    if kind == "xavier_uniform":
+        return nn.initializers.xavier_uniform(in_axis=-1, out_axis=-2)
+    return nn.initializers.normal(std)
+
+
 class IdTower(nn.Module):
     """Free embeddings per user and item (``id/user``, ``id/item``)."""
 
     num_users: int
     num_items: int
     dim: int
-    init_std: float = 0.1
+    init_std: float = 0.05
+    init: str = "normal"
 
     @nn.compact
     def __call__(self):
-        init = nn.initializers.normal(self.init_std)
+        init = embedding_init(self.init, self.init_std)
         user = nn.Embed(self.num_users, self.dim, embedding_init=init, name="user").embedding
         item = nn.Embed(self.num_items, self.dim, embedding_init=init, name="item").embedding
         return user, item

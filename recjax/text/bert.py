@@ -8,6 +8,13 @@ Shapes: ``input_ids``: int32 ``[batch, seq]``; ``attention_mask``: ``[batch, seq
 tokens are real) or ``[batch, seq, seq]`` (which query may attend to which key: block-diagonal
 for several texts packed into one row, see :func:`segment_attention_mask`); hidden states
 ``[batch, seq, dim]``; pooled output ``[batch, dim]`` or ``[batch, slots, dim]`` when packed.
+
+Checkpoint families (``model_type`` in ``config.json``, see :data:`MODEL_TYPES`): BERT, and
+RoBERTa / XLM-RoBERTa (xlm-roberta-*, paraphrase-multilingual-mpnet, multilingual-e5-base),
+whose layers are BERT's but whose position ids start after the padding index. (Multilingual
+MiniLMs such as multilingual-e5-small are ``bert`` with an XLM-R tokenizer: BERT positions.)
+``position_ids`` given to the encoder always count from 0 within each text; the embedding adds
+the family's offset, so packed segments and ordinary rows get the same positions.
 """
 
 from __future__ import annotations
@@ -32,6 +39,15 @@ ACTIVATIONS = {
 }
 
 
+# model_type -> whether position ids are offset by the padding index. Hugging Face's RoBERTa
+# (create_position_ids_from_input_ids) numbers real tokens pad_token_id + 1, + 2, ... so with
+# pad_token_id 1 the first token reads row 2 of the position table.
+MODEL_TYPES = {"bert": False, "roberta": True, "xlm-roberta": True}
+# Defaults of the Hugging Face config classes that differ from BERT's, for config.json files
+# that leave them out.
+FAMILY_DEFAULTS = {"roberta": {"pad_token_id": 1}, "xlm-roberta": {"pad_token_id": 1}}
+
+
 @dataclass(frozen=True)
 class BertConfig:
     """The fields of a Hugging Face ``config.json`` that the encoder uses."""
@@ -46,14 +62,31 @@ class BertConfig:
     type_vocab_size: int = 2
     layer_norm_eps: float = 1e-12
     pad_token_id: int = 0
+    model_type: str = "bert"
 
     def __post_init__(self):
+        if self.model_type not in MODEL_TYPES:
+            raise ValueError(f"model_type {self.model_type!r} is not supported; supported: "
+                             f"{sorted(MODEL_TYPES)}")
+        if self.max_positions < 1:
+            raise ValueError(f"max_position_embeddings {self.max_position_embeddings} leaves "
+                             f"no position after the offset {self.position_offset}")
         if self.hidden_act not in ACTIVATIONS:
             raise ValueError(f"hidden_act {self.hidden_act!r} is not supported; "
                              f"supported: {sorted(ACTIVATIONS)}")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by "
                              f"num_attention_heads {self.num_attention_heads}")
+
+    @property
+    def position_offset(self) -> int:
+        """Row of the position table that a text's first token reads."""
+        return self.pad_token_id + 1 if MODEL_TYPES[self.model_type] else 0
+
+    @property
+    def max_positions(self) -> int:
+        """The most tokens one text may have (RoBERTa's 514 rows leave 512)."""
+        return self.max_position_embeddings - self.position_offset
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> BertConfig:
@@ -66,17 +99,22 @@ class BertConfig:
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: not valid JSON ({e})") from None
         model_type = raw.get("model_type", "bert")
-        if model_type != "bert":
-            # RoBERTa/XLM-R offset position ids and DistilBERT renames every weight: refuse
-            # rather than produce silently wrong vectors.
+        if model_type not in MODEL_TYPES:
+            # Other families differ in ways that still load (DistilBERT renames every weight,
+            # DeBERTa adds relative attention): refuse rather than produce wrong vectors.
             raise ValueError(f"{path}: model_type {model_type!r} is not supported; recjax's "
-                             f"encoder implements model_type 'bert' (BERT, MiniLM, Chinese "
-                             f"and multilingual BERT checkpoints)")
+                             f"encoder implements model_type {sorted(MODEL_TYPES)} (BERT, "
+                             f"MiniLM, Chinese and multilingual BERT; RoBERTa, XLM-R, "
+                             f"multilingual-e5, paraphrase-multilingual)")
         if raw.get("position_embedding_type", "absolute") != "absolute":
             raise ValueError(f"{path}: position_embedding_type "
                              f"{raw['position_embedding_type']!r} is not supported")
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in names})
+        values = {**FAMILY_DEFAULTS.get(model_type, {}), **raw, "model_type": model_type}
+        try:
+            return cls(**{k: v for k, v in values.items() if k in names})
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
 
 
 class BertEmbeddings(nn.Module):
@@ -88,7 +126,8 @@ class BertEmbeddings(nn.Module):
         c = self.config
         embed = lambda n, name: nn.Embed(n, c.hidden_size, dtype=self.dtype, name=name)
         x = (embed(c.vocab_size, "word_embeddings")(input_ids)
-             + embed(c.max_position_embeddings, "position_embeddings")(position_ids)
+             + embed(c.max_position_embeddings, "position_embeddings")(
+                 position_ids + c.position_offset)
              + embed(c.type_vocab_size, "token_type_embeddings")(token_type_ids))
         return nn.LayerNorm(c.layer_norm_eps, dtype=self.dtype, name="LayerNorm")(x)
 
@@ -133,7 +172,11 @@ class BertLayer(nn.Module):
 
 
 class BertEncoder(nn.Module):
-    """Token ids -> last hidden states ``[batch, seq, dim]``."""
+    """Token ids -> last hidden states ``[batch, seq, dim]``.
+
+    ``position_ids`` count from 0 within each text (default: ``arange(seq)`` per row); the
+    checkpoint's :attr:`BertConfig.position_offset` is added in the embedding.
+    """
 
     config: BertConfig
     dtype: jnp.dtype = jnp.float32

@@ -78,9 +78,12 @@ class TextEncoder:
         self.directory = resolve_checkpoint(checkpoint)
         self.module, self.config, self.params = load_bert(self.directory, DTYPES[dtype])
         self.tokenizer = Tokenizer(self.directory, max_length)
-        if self.tokenizer.max_length > self.config.max_position_embeddings:
+        # Out-of-range position ids would be clamped by the gather, not rejected.
+        if self.tokenizer.max_length > self.config.max_positions:
             raise ValueError(f"max_length {self.tokenizer.max_length} exceeds the checkpoint's "
-                             f"max_position_embeddings {self.config.max_position_embeddings}")
+                             f"{self.config.max_positions} positions (max_position_embeddings "
+                             f"{self.config.max_position_embeddings}, offset "
+                             f"{self.config.position_offset})")
         self.dtype, self.pooling, self.normalize = dtype, pooling, normalize
         self.dim = self.config.hidden_size
         self.fingerprint = text_cache.checkpoint_fingerprint(self.directory)
@@ -244,8 +247,10 @@ def encode_texts(texts: Sequence[str], checkpoint: str | os.PathLike | None = No
     """Encode texts with a pretrained BERT-family checkpoint; float32 ``[len(texts), dim]``.
 
     Args:
-      texts: strings (an empty string is a valid text: it encodes ``[CLS] [SEP]``).
-      checkpoint: registry name or local Hugging Face BERT directory; default all-MiniLM-L6-v2.
+      texts: strings (an empty string is a valid text: it encodes ``[CLS] [SEP]``, or
+        ``<s> </s>``).
+      checkpoint: registry name or local Hugging Face directory of a BERT or RoBERTa / XLM-R
+        model (:data:`recjax.text.bert.MODEL_TYPES`); default all-MiniLM-L6-v2.
       batch_tokens: tokens per compiled batch (rows = batch_tokens // width).
       buckets: padded lengths for texts not packed (one compilation each).
       packing: pack texts several to a row (see the module docstring); pack_widths: the row

@@ -1,11 +1,13 @@
-"""Load a Hugging Face BERT checkpoint directory into :class:`~recjax.text.bert.BertEncoder`
-parameters.
+"""Load a Hugging Face BERT or RoBERTa checkpoint directory into
+:class:`~recjax.text.bert.BertEncoder` parameters.
 
 Reads ``config.json`` and ``model.safetensors`` (numpy, no torch). State-dict keys may carry a
-``bert.`` prefix (``BertForMaskedLM`` and similar checkpoints) or not (``BertModel``); old
-checkpoints name LayerNorm parameters ``gamma``/``beta``. Every expected weight must be present
-with the right shape; heads we do not use (pooler, MLM/NSP ``cls.*``) are ignored; anything
-else unexpected is an error, since it means the architecture is not the one we implement.
+model-class prefix (``bert.`` in ``BertForMaskedLM``, ``roberta.`` in ``XLMRobertaForMaskedLM``)
+or not (``BertModel``, ``XLMRobertaModel``, sentence-transformers); RoBERTa's weights have
+BERT's names. Old checkpoints name LayerNorm parameters ``gamma``/``beta``. Every expected
+weight must be present with the right shape; heads we do not use (pooler, BERT's MLM/NSP
+``cls.*``, RoBERTa's ``lm_head.*``) are ignored; anything else unexpected is an error, since it
+means the architecture is not the one we implement.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 
 from recjax.text.bert import BertConfig, BertEncoder
 
-IGNORED_PREFIXES = ("pooler.", "cls.", "embeddings.position_ids")
+IGNORED_PREFIXES = ("pooler.", "cls.", "lm_head.", "embeddings.position_ids")
 
 
 class CheckpointError(ValueError):
@@ -70,7 +72,8 @@ def read_state_dict(directory: Path) -> dict[str, np.ndarray]:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: cannot read safetensors ({e})") from None
-    # Strip a model-class prefix such as "bert." when every encoder weight carries it.
+    # Strip a model-class prefix such as "bert." or "roberta." when every encoder weight
+    # carries it.
     prefixed = [k for k in state if ".embeddings." in k or ".encoder." in k]
     if prefixed and not any(k.startswith(("embeddings.", "encoder.")) for k in state):
         prefix = prefixed[0].split("embeddings.")[0].split("encoder.")[0]
@@ -80,7 +83,8 @@ def read_state_dict(directory: Path) -> dict[str, np.ndarray]:
 
 def load_bert(directory: str | os.PathLike, dtype=jnp.float32
               ) -> tuple[BertEncoder, BertConfig, dict]:
-    """Build the encoder and its parameters from a checkpoint directory.
+    """Build the encoder and its parameters from a checkpoint directory (BERT or RoBERTa
+    family, see :data:`recjax.text.bert.MODEL_TYPES`).
 
     Returns ``(module, config, params)`` with ``params`` a float32 pytree (``{"params": ...}``).
 

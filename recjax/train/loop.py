@@ -18,14 +18,16 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from recjax.config.schema import EvalConfig, TrainConfig
 from recjax.eval.metrics import classification_metrics
 from recjax.eval.ranking import Ranker, RankingTask, prepare_ranking
 from recjax.graph import RecGraph
-from recjax.models import Features, Recommender
+from recjax.models import Features, Recommender, is_closed_form
 from recjax.train import parallel
 from recjax.train.checkpoint import Checkpointer
+from recjax.train.objectives import get_objective
 from recjax.train.optim import make_optimizer
 from recjax.train.state import TrainState
 from recjax.train.step import hyperparameters, make_embed, make_train_epoch
@@ -91,6 +93,57 @@ class Evaluator:
         return out
 
 
+def make_evaluator(split: Split, train_cfg: TrainConfig, eval_cfg: EvalConfig) -> Evaluator:
+    """The evaluator of ``split``; classification metrics when the objective asks for them."""
+    classification = get_objective(train_cfg.loss).task == "classification"
+    return Evaluator(split, eval_cfg, classification, train_cfg.like_threshold)
+
+
+def check_select_metric(train_cfg: TrainConfig, eval_cfg: EvalConfig) -> None:
+    available = {f"{m}@{k}" for m in eval_cfg.metrics for k in eval_cfg.ks}
+    available |= set(get_objective(train_cfg.loss).metrics())
+    if train_cfg.select_metric not in available:
+        raise ValueError(f"select_metric {train_cfg.select_metric!r} is not computed; "
+                         f"available: {sorted(available)}")
+
+
+def warm_negatives(train_cfg: TrainConfig, split: Split) -> bool:
+    """Whether negatives come from warm items only: ``negatives="warm"``, or ``"auto"`` in a
+    split that holds items out of train (their rows must get no gradient: they are unseen)."""
+    if train_cfg.negatives == "auto":
+        return bool(len(split.cold_item_ids))
+    return train_cfg.negatives == "warm"
+
+
+@dataclass
+class EarlyStopping:
+    """Model selection and patience, shared by :func:`fit` and the vectorised sweeps.
+
+    ``update`` takes one evaluation of the selection metric and says whether it is the new
+    best (a NaN — no validation rows — always is: the latest epoch is kept)."""
+
+    patience: int
+    best: float = -np.inf
+    best_epoch: int = 0
+    since_best: int = 0
+
+    def update(self, score: float, epoch: int) -> bool:
+        if np.isnan(score) or score > self.best:
+            if not np.isnan(score):
+                self.best = float(score)
+            self.best_epoch, self.since_best = epoch, 0
+            return True
+        self.since_best += 1
+        return False
+
+    @property
+    def stopped(self) -> bool:
+        return self.since_best >= self.patience
+
+    def state(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "since_best": self.since_best}
+
+
 def _progress(total: int, enabled: bool | None):
     if enabled is None:
         enabled = sys.stderr.isatty()
@@ -149,34 +202,35 @@ def _fit(model: Recommender, graph: RecGraph, features: Features | None, split: 
          train_cfg: TrainConfig, eval_cfg: EvalConfig, run_dir, progress, on_epoch,
          checkpointer, checkpoint_every, mesh, shard_embeddings) -> FitResult:
     cfg = train_cfg
-    available = {f"{m}@{k}" for m in eval_cfg.metrics for k in eval_cfg.ks}
-    if cfg.loss == "bce":
-        available |= {"auc", "accuracy", "logloss"}
-    if cfg.select_metric not in available:
-        raise ValueError(f"select_metric {cfg.select_metric!r} is not computed; available: "
-                         f"{sorted(available)}")
+    check_select_metric(cfg, eval_cfg)
     t_start = time.perf_counter()
     features = features if features is not None else Features()
+    evaluator = make_evaluator(split, cfg, eval_cfg)
+    if is_closed_form(model):
+        return _fit_closed_form(model, graph, features, evaluator, cfg, run_dir, checkpointer)
     init_key, state_key = jax.random.split(jax.random.key(cfg.seed))
-    params = model.init({"params": init_key, "dropout": init_key}, graph, features)
+    params = model.init({"params": init_key, "dropout": init_key, "noise": init_key}, graph,
+                        features)
     n_steps = steps_per_epoch(len(split.train), cfg.batch_size)
     tx = make_optimizer(cfg, n_steps * cfg.epochs)
     state = TrainState.create(params, tx, state_key)
     embed = make_embed(model)
-    evaluator = Evaluator(split, eval_cfg, cfg.loss == "bce", cfg.like_threshold)
     offset_fn = jax.jit(lambda p: model.apply(p, method=model.offset))
     select_part = "test" if cfg.select_on == "legacy_test" else "valid"
 
-    loop = {"epoch": 0, "best": -np.inf, "best_epoch": 0, "since_best": 0, "history": []}
+    stopper = EarlyStopping(cfg.patience)
+    loop = {"epoch": 0, "history": [], **stopper.state()}
     best_params = jax.tree_util.tree_map(jnp.copy, params)  # the state is donated
     if checkpointer is not None and checkpointer.latest() is not None:
         state, best_params, loop = checkpointer.restore(state, params)
+        stopper = EarlyStopping(cfg.patience, loop["best"], loop["best_epoch"],
+                                loop["since_best"])
     hparams = hyperparameters(cfg)
     shardings = None
     if mesh is not None:
         state, graph, features, hparams, shardings = _place(mesh, state, graph, features,
                                                             hparams, cfg, shard_embeddings)
-    epoch_fn = make_train_epoch(model, cfg, tx, shardings)
+    epoch_fn = make_train_epoch(model, cfg, tx, shardings, warm_negatives(cfg, split))
     history = loop["history"]
     metrics_path = Path(run_dir) / "metrics.jsonl" if run_dir is not None else None
     if metrics_path is not None:
@@ -194,7 +248,7 @@ def _fit(model: Recommender, graph: RecGraph, features: Features | None, split: 
 
     try:
         for epoch in range(loop["epoch"] + 1, cfg.epochs + 1):
-            if loop["since_best"] >= cfg.patience:
+            if stopper.stopped:
                 break
             t0 = time.perf_counter()
             batches = epoch_batches(split.train, cfg.batch_size, cfg.seed, epoch,
@@ -217,17 +271,10 @@ def _fit(model: Recommender, graph: RecGraph, features: Features | None, split: 
                 timings["eval"] += t2 - t1
                 record.update({f"{select_part}/{k}": v for k, v in scores.items()})
                 record["eval_seconds"] = t2 - t1
-                current = scores[cfg.select_metric]
-                if np.isnan(current):  # no validation rows: keep the latest epoch
-                    loop.update(best_epoch=epoch, since_best=0)
+                if stopper.update(scores[cfg.select_metric], epoch):
                     best_params = jax.tree_util.tree_map(jnp.copy, state.params)
-                elif current > loop["best"]:
-                    loop.update(best=current, best_epoch=epoch, since_best=0)
-                    best_params = jax.tree_util.tree_map(jnp.copy, state.params)
-                else:
-                    loop["since_best"] += 1
             history.append(record)
-            loop["epoch"] = epoch
+            loop.update(epoch=epoch, **stopper.state())
             if metrics_path is not None:
                 with open(metrics_path, "a") as f:
                     f.write(json.dumps(record) + "\n")
@@ -236,7 +283,7 @@ def _fit(model: Recommender, graph: RecGraph, features: Features | None, split: 
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{means['loss']:.4f}",
-                                **{cfg.select_metric: f"{loop['best']:.4f}"})
+                                **{cfg.select_metric: f"{stopper.best:.4f}"})
             if epoch % checkpoint_every == 0:
                 save(epoch)
         if checkpointer is not None and checkpointer.latest() != loop["epoch"]:
@@ -250,4 +297,33 @@ def _fit(model: Recommender, graph: RecGraph, features: Features | None, split: 
     test = evaluator(user_emb, item_emb, "test", offset)
     timings["total"] = time.perf_counter() - t_start
     timings["epochs"] = len(history)
-    return FitResult(best_params, loop["best_epoch"], valid, test, history, timings)
+    return FitResult(best_params, stopper.best_epoch, valid, test, history, timings)
+
+
+def _fit_closed_form(model, graph, features, evaluator: Evaluator, cfg: TrainConfig, run_dir,
+                     checkpointer: Checkpointer | None) -> FitResult:
+    """One solve instead of epochs; the result is saved and reported like any run's (one
+    history record, epoch 1), so evaluation and serving read it the same way."""
+    from recjax.models.closed_form import solve
+
+    t0 = time.perf_counter()
+    params = jax.block_until_ready(solve(model, graph))
+    t1 = time.perf_counter()
+    user_emb, item_emb = make_embed(model)(params, graph, features)
+    offset = params["params"]["head"]["bias"]
+    valid = evaluator(user_emb, item_emb, "valid", offset)
+    test = evaluator(user_emb, item_emb, "test", offset)
+    t2 = time.perf_counter()
+    record = {"epoch": 1, "step": 0, "train_seconds": t1 - t0, "eval_seconds": t2 - t1,
+              **{f"valid/{k}": v for k, v in valid.items()}}
+    if run_dir is not None:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        (Path(run_dir) / "metrics.jsonl").write_text(json.dumps(record) + "\n")
+    if checkpointer is not None:
+        state = TrainState.create(params, optax.identity(), jax.random.key(cfg.seed))
+        score = valid.get(cfg.select_metric, float("nan"))
+        checkpointer.save(1, state, params, {"epoch": 1, "history": [record], "best": score,
+                                             "best_epoch": 1, "since_best": 0})
+    timings = {"first_epoch": t1 - t0, "train": t1 - t0, "eval": t2 - t1,
+               "total": t2 - t0, "epochs": 1}
+    return FitResult(params, 1, valid, test, [record], timings)

@@ -50,3 +50,46 @@ def softmax_loss(u, pos, negs, mask, temperature: float, in_batch: bool = False,
 def bce_loss(logits, labels, mask):
     """Binary cross-entropy with logits."""
     return masked_mean(jnp.logaddexp(0.0, logits) - labels * logits, mask)
+
+
+def first_occurrence(ids, mask):
+    """``[batch]`` bool: the first real row of each distinct id (RecBole's ``torch.unique``
+    of the batch ids, with static shapes). Masked rows are never counted."""
+    ids = jnp.where(mask.astype(bool), ids, -1)
+    order = jnp.argsort(ids, stable=True)
+    sorted_ids = ids[order]
+    first_sorted = jnp.concatenate([jnp.ones(1, bool), sorted_ids[1:] != sorted_ids[:-1]])
+    return jnp.zeros_like(first_sorted).at[order].set(first_sorted) & (ids >= 0)
+
+
+def info_nce(x1, x2, weight, temperature):
+    """InfoNCE between two views of the same rows (SimGCL/XSimGCL; SELFRec's ``InfoNCE``):
+    rows are L2-normalised, row i of ``x1`` against every row of ``x2``, the positive being
+    row i; the mean over rows with ``weight`` (others are neither anchors nor negatives)."""
+    x1 = x1 / jnp.maximum(jnp.linalg.norm(x1, axis=-1, keepdims=True), 1e-12)
+    x2 = x2 / jnp.maximum(jnp.linalg.norm(x2, axis=-1, keepdims=True), 1e-12)
+    w = weight.astype(bool)
+    logits = jnp.where(w[None, :], x1 @ x2.T / temperature, -jnp.inf)
+    pos = jnp.sum(x1 * x2, -1) / temperature
+    per_row = jax.nn.logsumexp(logits, axis=1) - pos
+    return masked_mean(jnp.where(w, per_row, 0.0), w)
+
+
+def alignment_loss(u, pos, mask):
+    """DirectAU's alignment: mean ``||f(u) - f(i)||^2`` of normalised positive pairs."""
+    u = u / jnp.maximum(jnp.linalg.norm(u, axis=-1, keepdims=True), 1e-12)
+    pos = pos / jnp.maximum(jnp.linalg.norm(pos, axis=-1, keepdims=True), 1e-12)
+    return masked_mean(jnp.sum((u - pos) ** 2, -1), mask)
+
+
+def uniformity_loss(x, mask):
+    """DirectAU's uniformity: ``log mean exp(-2 ||f(a) - f(b)||^2)`` over the pairs ``a < b``
+    of real batch rows (``torch.pdist``'s pairs)."""
+    x = x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    sq = jnp.maximum(2.0 - 2.0 * (x @ x.T), 0.0)
+    m = mask.astype(bool)
+    n = x.shape[0]
+    pairs = m[:, None] & m[None, :] & (jnp.arange(n)[:, None] < jnp.arange(n)[None, :])
+    count = jnp.maximum(jnp.sum(pairs), 1)
+    log_terms = jnp.where(pairs, -2.0 * sq, -jnp.inf)
+    return jax.nn.logsumexp(log_terms) - jnp.log(count.astype(jnp.float32))

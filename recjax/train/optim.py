@@ -1,9 +1,17 @@
-"""optax optimisers from :class:`~recjax.config.schema.TrainConfig`."""
+"""optax optimisers from :class:`~recjax.config.schema.TrainConfig`.
+
+Weight decay is read at update time (``tx.update(..., weight_decay=w)``) rather than fixed
+when the optimiser is built, so each configuration of a vectorised sweep decays with its own
+value: coupled L2 (``g + w * p`` before the optimiser) for adam/sgd/adagrad, decoupled decay
+inside adamw (``scale_by_adam -> + w * p -> scale by -lr``, optax's adamw). It is traced only
+when ``cfg.weight_decay`` is non-zero (a sweep passes its largest value).
+"""
 
 from __future__ import annotations
 
 import re
 
+import jax
 import optax
 from flax import traverse_util
 
@@ -19,20 +27,30 @@ def learning_rate(cfg: TrainConfig, total_steps: int):
                                               max(total_steps, cfg.warmup_steps + 1))
 
 
+def add_weight_decay() -> optax.GradientTransformationExtraArgs:
+    """``updates + weight_decay * params`` with ``weight_decay`` given to ``update``."""
+
+    def init(params):
+        return optax.EmptyState()
+
+    def update(updates, state, params=None, *, weight_decay=0.0, **extra):
+        del extra
+        return jax.tree_util.tree_map(lambda g, p: g + weight_decay * p, updates,
+                                      params), state
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
 def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransformation:
     """The optimiser; parameters whose path (``"params/graph/W1_0/kernel"``) matches a
     ``freeze`` regex get no updates."""
     lr = learning_rate(cfg, total_steps)
-    # weight_decay for adam/sgd/adagrad is coupled L2, added to the gradients by the train
-    # step (so sweeps can vary it); adamw's decoupled decay lives here.
-    if cfg.optimizer == "adam":
-        tx = optax.adam(lr)
-    elif cfg.optimizer == "adamw":
-        tx = optax.adamw(lr, weight_decay=cfg.weight_decay)
-    elif cfg.optimizer == "adagrad":
-        tx = optax.adagrad(lr)
+    decay = [add_weight_decay()] if cfg.weight_decay else []
+    if cfg.optimizer == "adamw":
+        tx = optax.chain(optax.scale_by_adam(), *decay, optax.scale_by_learning_rate(lr))
     else:
-        tx = optax.sgd(lr)
+        base = {"adam": optax.adam, "adagrad": optax.adagrad, "sgd": optax.sgd}[cfg.optimizer]
+        tx = optax.chain(*decay, base(lr))
     if cfg.grad_clip:
         tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx)
     if not cfg.freeze:

@@ -88,19 +88,25 @@ def check_batch(batch_size: int, mesh: Mesh) -> None:
 
 
 def pad_edges(graph: RecGraph, multiple: int) -> RecGraph:
-    """Pad the edge list to a multiple of ``multiple`` with weight-0 self-edges of node 0 (they
-    add nothing), so it splits evenly over devices. Only segment-based propagation may use the
-    result (the CSR pointer no longer covers the padding)."""
+    """Pad the edge list to a multiple of ``multiple`` so it splits evenly over devices.
+
+    Padded edges run from node 0 to the receiver ``num_nodes``, one past the last node: every
+    sum over receivers (``segment_sum``, ``segment_max``) drops out-of-range segment ids, so
+    they carry no message whatever weight a backbone computes for them (GCN and GAT recompute
+    edge weights from degrees and attention, so a zero ``norm`` alone would not silence
+    them). Only segment-based propagation may use the result (the CSR pointer does not cover
+    the padding)."""
     e = graph.num_edges
     pad = (-e) % multiple
     if not pad:
         return graph
     z = jnp.zeros(pad, jnp.int32)
+    sink = jnp.full(pad, graph.num_nodes, jnp.int32)
     g = graph.graph
     edges = {"relation": jnp.concatenate([g.edges["relation"], z]),
              "norm": jnp.concatenate([g.edges["norm"], jnp.zeros(pad, g.edges["norm"].dtype)])}
     new = g._replace(senders=jnp.concatenate([g.senders, z]),
-                     receivers=jnp.concatenate([g.receivers, z]), edges=edges,
+                     receivers=jnp.concatenate([g.receivers, sink]), edges=edges,
                      n_edge=jnp.asarray([e + pad], jnp.int32))
     reverse = jnp.concatenate([graph.reverse, jnp.arange(e, e + pad, dtype=jnp.int32)])
     return graph.replace(graph=new, reverse=reverse)

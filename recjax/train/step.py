@@ -5,7 +5,9 @@ No globals, no I/O, no host randomness: the step's key is ``fold_in(state.key, s
 so never touch a state after passing it in).
 
 A batch is ``{"users", "items", "labels", "mask"}``, each ``[batch_size]``; ``mask`` marks real
-rows (the last batch of an epoch is padded), and every loss is a masked mean.
+rows (the last batch of an epoch is padded), and every loss is a masked mean. The loss itself
+is the registered objective's (:mod:`recjax.train.objectives`); the model may add a
+contrastive term between two views of its nodes (SimGCL, XSimGCL).
 """
 
 from __future__ import annotations
@@ -17,14 +19,13 @@ import jax.numpy as jnp
 import optax
 
 from recjax.config.schema import TrainConfig
-from recjax.models import Recommender
 from recjax.train import losses
-from recjax.train.negatives import is_train_positive, sample_negatives
+from recjax.train.objectives import LossInputs, get_objective
 from recjax.train.state import TrainState
 
 
 def id_embeddings(params):
-    """The ``id`` tower's tables (user, item), or None for text-only models."""
+    """The ``id`` tower's tables (user, item), or None for models without one."""
     ids = params["params"].get("id")
     if ids is None:
         return None
@@ -37,8 +38,9 @@ SWEEPABLE = ("learning_rate", "weight_decay", "temperature", "reg_weight")
 def hyperparameters(cfg: TrainConfig, **overrides) -> dict:
     """The scalars a step reads at run time (so a vectorised sweep can give each configuration
     its own): ``lr_scale`` (the learning rate over ``cfg.learning_rate``; the optimiser's
-    updates are linear in the rate), ``weight_decay`` (coupled L2 on the gradients; adamw's
-    decoupled decay stays in the optimiser), ``temperature`` and ``reg_weight``."""
+    updates are linear in the rate), ``weight_decay`` (coupled L2 on the gradients, or
+    adamw's decoupled decay, see :mod:`recjax.train.optim`), ``temperature`` and
+    ``reg_weight``."""
     values = {k: getattr(cfg, k) for k in SWEEPABLE} | overrides
     return {"lr_scale": jnp.asarray(values["learning_rate"] / cfg.learning_rate, jnp.float32),
             "weight_decay": jnp.asarray(values["weight_decay"], jnp.float32),
@@ -46,18 +48,24 @@ def hyperparameters(cfg: TrainConfig, **overrides) -> dict:
             "reg_weight": jnp.asarray(values["reg_weight"], jnp.float32)}
 
 
-def compute_loss(model: Recommender, cfg: TrainConfig, params, graph, batch, features, key,
-                 hparams: dict | None = None):
+def uses_reg(cfg: TrainConfig) -> bool:
+    """Whether the L2 term is traced at all; its weight is the run-time ``reg_weight``."""
+    return bool(cfg.reg_weight)
+
+
+def compute_loss(model, cfg: TrainConfig, params, graph, batch, features, key,
+                 hparams: dict | None = None, warm_negatives: bool = False):
     """The loss of one batch and its parts."""
     hp = hparams if hparams is not None else hyperparameters(cfg)
-    neg_key, dropout_key, cold_key = jax.random.split(key, 3)
-    user_emb, item_emb = model.apply(params, graph, features, train=True,
-                                     rngs={"dropout": dropout_key})
+    neg_key, dropout_key, cold_key, noise_key = jax.random.split(key, 4)
+    rngs = {"dropout": dropout_key, "noise": noise_key}
+    user_emb, item_emb, views = model.apply(params, graph, features, train=True, views=True,
+                                            rngs=rngs)
     users, items, mask = batch["users"], batch["items"], batch["mask"]
     u, pos = user_emb[users], item_emb[items]
     if cfg.cold_user_dropout or cfg.cold_item_dropout:
         iso_users, iso_items = model.apply(params, graph, features, train=True,
-                                           method=model.isolated, rngs={"dropout": dropout_key})
+                                           method=model.isolated, rngs=rngs)
         ku, ki = jax.random.split(cold_key)
         if cfg.cold_user_dropout:
             pick = jax.random.bernoulli(ku, cfg.cold_user_dropout, users.shape)[:, None]
@@ -65,85 +73,78 @@ def compute_loss(model: Recommender, cfg: TrainConfig, params, graph, batch, fea
         if cfg.cold_item_dropout:
             pick = jax.random.bernoulli(ki, cfg.cold_item_dropout, items.shape)[:, None]
             pos = jnp.where(pick, iso_items[items], pos)
-    parts = {}
-    if cfg.loss == "bce":
-        offset = model.apply(params, method=model.offset)
-        logits = jnp.sum(u * pos, -1) + offset
-        parts["bce"] = losses.bce_loss(logits, batch["labels"], mask)
-        neg_items = None
-    elif cfg.loss == "softmax" and cfg.shared_negatives:
-        # One set of negatives for the whole batch: a [batch, k] matmul instead of a
-        # [batch, k, dim] gather, and gradients scattered into k rows, not batch * k.
-        neg_items = jax.random.randint(neg_key, (cfg.num_negatives,), 0, graph.num_items)
-        drop = neg_items[None, :] == items[:, None]
-        if cfg.reject_positives:
-            drop |= is_train_positive(graph, users[:, None], neg_items[None, :])
-        parts["softmax"] = losses.softmax_loss(u, pos, item_emb[neg_items], mask,
-                                               hp["temperature"], cfg.in_batch_negatives,
-                                               items, neg_mask=drop)
-        neg_items = None
-    else:
-        neg_items = sample_negatives(neg_key, graph, users, cfg.num_negatives,
-                                     cfg.reject_positives)
-        negs = item_emb[neg_items]
-        if cfg.loss == "bpr":
-            parts["bpr"] = losses.bpr_loss(u, pos, negs[:, 0], mask)
-        else:
-            parts["softmax"] = losses.softmax_loss(u, pos, negs, mask, hp["temperature"],
-                                                   cfg.in_batch_negatives, items)
+    offset = model.apply(params, method=model.offset)
+    inputs = LossInputs(cfg, hp, graph, users, items, batch["labels"], mask, u, pos, item_emb,
+                        offset, neg_key, warm_negatives)
+    parts, neg_items = get_objective(cfg.loss).loss(inputs)
+    if views is not None:
+        parts["cl"] = model.cfg.cl_weight * contrastive_loss(views, users, items, mask,
+                                                             model.cfg.cl_temperature)
     tables = id_embeddings(params)
-    if cfg.reg_weight and tables is not None:
+    if uses_reg(cfg) and tables is not None:
         rows = [tables[0][users], tables[1][items]]
         if neg_items is not None:
-            rows.append(tables[1][neg_items[:, 0]])
+            rows.append(tables[1][neg_items])
         parts["reg"] = hp["reg_weight"] * losses.l2_reg(mask, *rows)
     return sum(parts.values()), parts
 
 
-def train_step(model: Recommender, cfg: TrainConfig, tx: optax.GradientTransformation,
-               state: TrainState, graph, batch, features, hparams: dict | None = None):
+def contrastive_loss(views, users, items, mask, temperature):
+    """InfoNCE between the two views, over the batch's distinct users plus its distinct
+    positive items (RecBole-GNN's SimGCL/XSimGCL)."""
+    (u1, i1), (u2, i2) = views
+    uw, iw = losses.first_occurrence(users, mask), losses.first_occurrence(items, mask)
+    return (losses.info_nce(u1[users], u2[users], uw, temperature)
+            + losses.info_nce(i1[items], i2[items], iw, temperature))
+
+
+def train_step(model, cfg: TrainConfig, tx: optax.GradientTransformation,
+               state: TrainState, graph, batch, features, hparams: dict | None = None,
+               warm_negatives: bool = False):
     hp = hparams if hparams is not None else hyperparameters(cfg)
     key = jax.random.fold_in(state.key, state.step)
     grad_fn = jax.value_and_grad(
-        lambda p: compute_loss(model, cfg, p, graph, batch, features, key, hp), has_aux=True)
+        lambda p: compute_loss(model, cfg, p, graph, batch, features, key, hp, warm_negatives),
+        has_aux=True)
     (loss, parts), grads = grad_fn(state.params)
-    # cfg.weight_decay decides statically whether decay is traced at all; the value used is
-    # hp's (per configuration in a vectorised sweep).
-    if cfg.optimizer != "adamw" and cfg.weight_decay:
-        grads = jax.tree_util.tree_map(lambda g, p: g + hp["weight_decay"] * p, grads,
-                                       state.params)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    # The optimiser applies the run-time weight decay (coupled for adam/sgd/adagrad,
+    # decoupled for adamw), so each configuration of a vectorised sweep gets its own.
+    updates, opt_state = tx.update(grads, state.opt_state, state.params,
+                                   weight_decay=hp["weight_decay"])
     updates = jax.tree_util.tree_map(lambda u: u * hp["lr_scale"], updates)
     params = optax.apply_updates(state.params, updates)
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
     return new_state, {"loss": loss, **parts}
 
 
-def make_train_step(model: Recommender, cfg: TrainConfig,
-                    tx: optax.GradientTransformation) -> Callable:
+def make_train_step(model, cfg: TrainConfig, tx: optax.GradientTransformation,
+                    warm_negatives: bool = False) -> Callable:
     """``step(state, graph, batch, features) -> (state, metrics)``, jitted once."""
 
     def step(state, graph, batch, features):
-        return train_step(model, cfg, tx, state, graph, batch, features)
+        return train_step(model, cfg, tx, state, graph, batch, features,
+                          warm_negatives=warm_negatives)
 
     return jax.jit(step, donate_argnums=0)
 
 
-def epoch_body(model: Recommender, cfg: TrainConfig, tx: optax.GradientTransformation):
+def epoch_body(model, cfg: TrainConfig, tx: optax.GradientTransformation,
+               warm_negatives: bool = False):
     """``epoch(state, graph, batches, features, hparams)``: ``train_step`` scanned over
     ``batches`` (leaves ``[steps, batch_size]``); metrics stacked ``[steps]``."""
 
     def epoch(state, graph, batches, features, hparams):
         def body(st, batch):
-            return train_step(model, cfg, tx, st, graph, batch, features, hparams)
+            return train_step(model, cfg, tx, st, graph, batch, features, hparams,
+                              warm_negatives)
 
         return jax.lax.scan(body, state, batches)
 
     return epoch
 
 
-def make_train_epoch(model: Recommender, cfg: TrainConfig, tx: optax.GradientTransformation,
-                     shardings: tuple | None = None) -> Callable:
+def make_train_epoch(model, cfg: TrainConfig, tx: optax.GradientTransformation,
+                     shardings: tuple | None = None, warm_negatives: bool = False) -> Callable:
     """The jitted epoch (one dispatch per epoch instead of one per step), state donated.
 
     ``shardings = (state, graph, batches, features, replicated)`` places every argument
@@ -153,9 +154,9 @@ def make_train_epoch(model: Recommender, cfg: TrainConfig, tx: optax.GradientTra
         state_sh, graph_sh, batch_sh, feat_sh, rep = shardings
         kw = {"in_shardings": (state_sh, graph_sh, batch_sh, feat_sh, rep),
               "out_shardings": (state_sh, rep)}
-    return jax.jit(epoch_body(model, cfg, tx), donate_argnums=0, **kw)
+    return jax.jit(epoch_body(model, cfg, tx, warm_negatives), donate_argnums=0, **kw)
 
 
-def make_embed(model: Recommender) -> Callable:
+def make_embed(model) -> Callable:
     """``embed(params, graph, features) -> (user_emb, item_emb)`` in eval mode, jitted."""
     return jax.jit(lambda params, graph, features: model.apply(params, graph, features))

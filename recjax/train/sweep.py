@@ -22,8 +22,16 @@ import numpy as np
 
 from recjax.config.schema import EvalConfig, TrainConfig
 from recjax.graph import RecGraph
-from recjax.models import Features, Recommender
-from recjax.train.loop import Evaluator, FitResult, epoch_batches, steps_per_epoch
+from recjax.models import Features, Recommender, is_closed_form
+from recjax.train.loop import (
+    EarlyStopping,
+    FitResult,
+    check_select_metric,
+    epoch_batches,
+    make_evaluator,
+    steps_per_epoch,
+    warm_negatives,
+)
 from recjax.train.optim import make_optimizer
 from recjax.train.state import TrainState
 from recjax.train.step import SWEEPABLE, epoch_body, hyperparameters, make_embed
@@ -48,6 +56,15 @@ def expand(cfg: TrainConfig, sweep: Mapping[str, Sequence]) -> list[TrainConfig]
             for i in range(n)]
 
 
+def static_config(base: TrainConfig, configs: Sequence[TrainConfig]) -> TrainConfig:
+    """The config the shared program is traced with. Whether a term exists at all is decided
+    at trace time from it (``reg_weight``, ``weight_decay``: traced when non-zero), so each
+    sweepable value is set to the configurations' largest; the values a configuration trains
+    with are its own, read at run time from its hyperparameters."""
+    return dataclasses.replace(base, **{k: max(getattr(c, k) for c in configs)
+                                        for k in ("reg_weight", "weight_decay")})
+
+
 def _stack(trees):
     return jax.tree_util.tree_map(lambda *x: jnp.stack(x), *trees)
 
@@ -68,35 +85,34 @@ def fit_vectorized(model: Recommender, graph: RecGraph, features: Features | Non
     """Train every configuration of ``sweep`` at once; one :class:`FitResult` each, in order."""
     configs = expand(train_cfg, sweep)
     n = len(configs)
-    # The step traces weight decay only when cfg.weight_decay is non-zero; the per-config
-    # values come from the hyperparameters.
-    cfg = dataclasses.replace(train_cfg, weight_decay=max(c.weight_decay for c in configs))
+    if is_closed_form(model):
+        raise ValueError("a closed-form model has nothing to vectorise (it has no training "
+                         "steps); run its configurations separately")
+    cfg = static_config(train_cfg, configs)
+    check_select_metric(cfg, eval_cfg)
     features = features if features is not None else Features()
     t_start = time.perf_counter()
     keys = [jax.random.split(jax.random.key(c.seed)) for c in configs]
-    params = _stack([model.init({"params": k[0], "dropout": k[0]}, graph, features)
-                     for k in keys])
+    params = _stack([model.init({"params": k[0], "dropout": k[0], "noise": k[0]}, graph,
+                                features) for k in keys])
     tx = make_optimizer(cfg, steps_per_epoch(len(split.train), cfg.batch_size) * cfg.epochs)
     state = jax.vmap(lambda p, k: TrainState.create(p, tx, k))(
         params, jnp.stack([k[1] for k in keys]))
     hparams = _stack([hyperparameters(cfg, **{k: getattr(c, k) for k in SWEEPABLE})
                       for c in configs])
-    epoch_fn = jax.jit(jax.vmap(epoch_body(model, cfg, tx), in_axes=(0, None, 0, None, 0)),
-                       donate_argnums=0)
+    body = epoch_body(model, cfg, tx, warm_negatives(cfg, split))
+    epoch_fn = jax.jit(jax.vmap(body, in_axes=(0, None, 0, None, 0)), donate_argnums=0)
     embed = make_embed(model)
-    evaluator = Evaluator(split, eval_cfg, cfg.loss == "bce", cfg.like_threshold)
+    evaluator = make_evaluator(split, cfg, eval_cfg)
     offset_fn = jax.jit(lambda p: model.apply(p, method=model.offset))
     select_part = "test" if cfg.select_on == "legacy_test" else "valid"
 
-    best = np.full(n, -np.inf)
-    best_epoch = np.zeros(n, int)
-    since = np.zeros(n, int)
-    stopped_at = np.zeros(n, int)
+    stoppers = [EarlyStopping(cfg.patience) for _ in range(n)]
     best_params = jax.tree_util.tree_map(jnp.copy, params)  # the state is donated
     histories: list[list[dict]] = [[] for _ in range(n)]
     train_seconds = 0.0
     for epoch in range(1, cfg.epochs + 1):
-        active = stopped_at == 0
+        active = np.array([not s.stopped for s in stoppers])
         if not active.any():
             break
         t0 = time.perf_counter()
@@ -114,14 +130,7 @@ def fit_vectorized(model: Recommender, graph: RecGraph, features: Features | Non
                 p = _row(state.params, i)
                 scores = evaluator(*embed(p, graph, features), select_part, offset_fn(p))
                 record.update({f"{select_part}/{k}": v for k, v in scores.items()})
-                current = scores[cfg.select_metric]
-                if current > best[i] or np.isnan(current):
-                    best[i], best_epoch[i], since[i] = current, epoch, 0
-                    improved[i] = True
-                else:
-                    since[i] += 1
-                    if since[i] >= cfg.patience:
-                        stopped_at[i] = epoch
+                improved[i] = stoppers[i].update(scores[cfg.select_metric], epoch)
             histories[i].append(record)
         if improved.any():
             best_params = _select_rows(jnp.asarray(improved), state.params, best_params)
@@ -132,7 +141,7 @@ def fit_vectorized(model: Recommender, graph: RecGraph, features: Features | Non
         user_emb, item_emb = embed(p, graph, features)
         offset = offset_fn(p)
         results.append(FitResult(
-            p, int(best_epoch[i]), evaluator(user_emb, item_emb, "valid", offset),
+            p, stoppers[i].best_epoch, evaluator(user_emb, item_emb, "valid", offset),
             evaluator(user_emb, item_emb, "test", offset), histories[i],
             {"total": total, "train": train_seconds, "epochs": len(histories[i]),
              "configurations": n}))

@@ -5,7 +5,7 @@ import pytest
 
 from recjax.config.schema import ModelConfig
 from recjax.graph import build_graph
-from recjax.models import MODELS, Features, build_model
+from recjax.models import MODELS, Features, build_model, model_names
 from tests.conftest import make_interactions
 from tests.graph.test_graph import dense_norm_adj
 
@@ -153,17 +153,19 @@ def test_text_gnn_fusion_and_inductive(fusion):
 
 
 def test_bad_model_inputs():
-    with pytest.raises(KeyError, match="unknown model 'lightgnc'; valid models: \\['gat'"):
+    with pytest.raises(KeyError, match="unknown model 'lightgnc'; valid models: \\['ease', 'gat'"):
         build_model(ModelConfig(name="lightgnc"), 6, 8)
-    assert sorted(MODELS) == ["gat", "gcn", "lightgcn", "mf", "ngcf", "text_gnn"]
+    assert model_names() == ["ease", "gat", "gcn", "itemknn", "lightgcn", "mf", "ngcf", "pop",
+                             "simgcl", "text_gnn", "xsimgcl"]
+    assert sorted(MODELS) == ["ease", "itemknn", "mf", "pop", "text_gnn"]
     feats = Features(item_text=jnp.zeros((7, 5)), user_text=None)
     model = build_model(ModelConfig(name="text_gnn", dim=8), 6, 8)
     with pytest.raises(ValueError, match="item text features have 7 rows, expected num_items"):
         model.init(jax.random.key(0), G, feats)
     with pytest.raises(ValueError, match="the graph has 6 users and 8 items, the model 5"):
         build_model(ModelConfig(dim=8), 5, 8).init(jax.random.key(0), G)
-    with pytest.raises(ValueError, match="model.backbone='x'"):
-        ModelConfig(backbone="x")
+    with pytest.raises(KeyError, match="unknown backbone 'x'; valid backbones: \\['gat'"):
+        build_model(ModelConfig(name="text_gnn", backbone="x"), 6, 8)
 
 
 @pytest.mark.filterwarnings("ignore:bcsr_dot_general cpu lowering")  # bf16 falls back on CPU

@@ -11,7 +11,7 @@ from tests.experiments.conftest import ROOT
 
 
 @pytest.mark.parametrize("check", ["devices", "data_parallel", "row_sharded_embeddings",
-                                   "edge_sharded_propagation"])
+                                   "edge_sharded_propagation", "edge_sharded_backbones"])
 def test_multidevice(check):
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
            "JAX_PLATFORMS": "cpu"}

@@ -5,44 +5,11 @@ import numpy as np
 import pytest
 
 from recjax.text.weights import CheckpointError, load_bert
+from tests.text.numpy_reference import numpy_bert
 from tests.text.tiny_checkpoint import state_dict, write_tiny_checkpoint
 
 CFG = {"vocab_size": 20, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4,
        "intermediate_size": 32, "max_position_embeddings": 64}
-
-
-def numpy_bert(sd, ids, eps=1e-12, heads=4):
-    """A plain numpy BERT forward (mean pooled, normalised) straight from the state dict."""
-    from scipy.special import erf
-
-    def ln(x, p):
-        mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
-        return (x - mu) / np.sqrt(var + eps) * sd[p + ".weight"] + sd[p + ".bias"]
-
-    lin = lambda x, p: x @ sd[p + ".weight"].T + sd[p + ".bias"]
-    n = len(ids)
-    x = (sd["embeddings.word_embeddings.weight"][ids]
-         + sd["embeddings.position_embeddings.weight"][:n]
-         + sd["embeddings.token_type_embeddings.weight"][0])
-    x = ln(x, "embeddings.LayerNorm")
-    d = x.shape[-1]
-    hd = d // heads
-    i = 0
-    while f"encoder.layer.{i}.output.dense.weight" in sd:
-        p = f"encoder.layer.{i}."
-        q, k, v = (lin(x, p + f"attention.self.{m}").reshape(n, heads, hd).transpose(1, 0, 2)
-                   for m in ("query", "key", "value"))
-        a = q @ k.transpose(0, 2, 1) / np.sqrt(hd)
-        a = np.exp(a - a.max(-1, keepdims=True))
-        a /= a.sum(-1, keepdims=True)
-        ctx = (a @ v).transpose(1, 0, 2).reshape(n, d)
-        x = ln(x + lin(ctx, p + "attention.output.dense"), p + "attention.output.LayerNorm")
-        h = lin(x, p + "intermediate.dense")
-        h = 0.5 * h * (1 + erf(h / np.sqrt(2)))
-        x = ln(x + lin(h, p + "output.dense"), p + "output.LayerNorm")
-        i += 1
-    v = x.mean(0)
-    return v / np.linalg.norm(v)
 
 
 def test_tiny_checkpoint_matches_numpy_reference(tiny_dir):
@@ -94,8 +61,10 @@ def test_bad_checkpoint_directories(tmp_path):
     (d / "model.safetensors").write_bytes(b"\x00\x01 not safetensors")
     with pytest.raises(CheckpointError, match="cannot read safetensors"):
         load_bert(d)
-    d = write_tiny_checkpoint(tmp_path / "roberta", model_type="roberta")
-    with pytest.raises(CheckpointError, match="model_type 'roberta' is not supported"):
+    d = write_tiny_checkpoint(tmp_path / "distilbert", model_type="distilbert")
+    with pytest.raises(CheckpointError, match=r"model_type 'distilbert' is not supported; "
+                       r"recjax's encoder implements model_type \['bert', 'roberta', "
+                       r"'xlm-roberta'\]"):
         load_bert(d)
     d = write_tiny_checkpoint(tmp_path / "badjson")
     (d / "config.json").write_text("{not json")

@@ -1,0 +1,162 @@
+"""Training objectives, registered by name in :data:`OBJECTIVES`.
+
+Each objective declares in one place what it needs and produces: ``negatives`` (``none``,
+``per_row`` or ``shared``: how many item rows it draws), ``parts`` (the names of its loss
+terms, logged per epoch), ``task`` (``ranking``, or ``classification``, which makes
+evaluation compute AUC, accuracy and log-loss as well, see :data:`CLASSIFICATION_METRICS`)
+and ``hyperparameters`` (the :class:`~recjax.config.schema.TrainConfig` fields it reads
+beyond the shared ones; a ``conf/train`` preset may set them). Adding a loss is one class
+here (or in a module that imports this one) with ``@register_objective("name")``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import jax.numpy as jnp
+
+from recjax.config.schema import TrainConfig
+from recjax.graph import RecGraph
+from recjax.train import losses
+from recjax.train.negatives import is_train_positive, sample_negatives, uniform_items
+
+CLASSIFICATION_METRICS = ("auc", "accuracy", "logloss")
+
+OBJECTIVES: dict[str, Objective] = {}
+
+
+def register_objective(name: str):
+    def add(cls):
+        if name in OBJECTIVES:
+            raise ValueError(f"objective {name!r} is registered twice")
+        cls.name = name
+        OBJECTIVES[name] = cls()
+        return cls
+
+    return add
+
+
+def get_objective(name: str) -> Objective:
+    if name not in OBJECTIVES:
+        raise KeyError(f"unknown loss {name!r}; valid losses: {sorted(OBJECTIVES)}")
+    return OBJECTIVES[name]
+
+
+@dataclass(frozen=True)
+class LossInputs:
+    """One batch as the objective sees it. ``u``/``pos`` ``[batch, dim]`` are the users' and
+    positive items' final embeddings, ``item_emb`` all items', ``offset`` the classification
+    offset; ``warm`` says negatives must come from items with train edges only."""
+
+    cfg: TrainConfig
+    hp: dict
+    graph: RecGraph
+    users: Any
+    items: Any
+    labels: Any
+    mask: Any
+    u: Any
+    pos: Any
+    item_emb: Any
+    offset: Any
+    key: Any
+    warm: bool = False
+
+
+class Objective:
+    name: ClassVar[str] = ""
+    task: ClassVar[str] = "ranking"
+    parts: ClassVar[tuple[str, ...]] = ()
+    hyperparameters: ClassVar[tuple[str, ...]] = ()
+
+    def negatives(self, cfg: TrainConfig) -> str:
+        return "none"
+
+    def metrics(self) -> tuple[str, ...]:
+        return CLASSIFICATION_METRICS if self.task == "classification" else ()
+
+    def loss(self, x: LossInputs) -> tuple[dict, Any]:
+        """``(parts, negative item ids [batch] or None)``; the ids are the per-row negatives
+        whose ID rows the L2 regulariser also covers (BPR's convention)."""
+        raise NotImplementedError
+
+
+@register_objective("bpr")
+class BPR(Objective):
+    """``-log sigmoid(u.pos - u.neg)`` with one uniform negative per row."""
+
+    parts = ("bpr",)
+    hyperparameters = ("num_negatives", "reject_positives", "negatives", "reg_weight")
+
+    def negatives(self, cfg):
+        return "per_row"
+
+    def loss(self, x):
+        neg = sample_negatives(x.key, x.graph, x.users, 1, x.cfg.reject_positives,
+                               warm_only=x.warm)[:, 0]
+        return {"bpr": losses.bpr_loss(x.u, x.pos, x.item_emb[neg], x.mask)}, neg
+
+
+@register_objective("softmax")
+class SampledSoftmax(Objective):
+    """Sampled softmax / InfoNCE at ``temperature``: per-row negatives, or one set shared by
+    the batch (a ``[batch, k]`` matmul instead of a ``[batch, k, dim]`` gather), plus the
+    batch's other positives with ``in_batch_negatives``."""
+
+    parts = ("softmax",)
+    hyperparameters = ("num_negatives", "shared_negatives", "in_batch_negatives",
+                       "temperature", "reject_positives", "negatives", "reg_weight")
+
+    def negatives(self, cfg):
+        return "shared" if cfg.shared_negatives else "per_row"
+
+    def loss(self, x):
+        cfg, t = x.cfg, x.hp["temperature"]
+        if cfg.shared_negatives:
+            neg = uniform_items(x.key, (cfg.num_negatives,), x.graph, x.warm)
+            drop = neg[None, :] == x.items[:, None]
+            if cfg.reject_positives:
+                drop |= is_train_positive(x.graph, x.users[:, None], neg[None, :])
+            value = losses.softmax_loss(x.u, x.pos, x.item_emb[neg], x.mask, t,
+                                        cfg.in_batch_negatives, x.items, neg_mask=drop)
+            return {"softmax": value}, None
+        neg = sample_negatives(x.key, x.graph, x.users, cfg.num_negatives,
+                               cfg.reject_positives, warm_only=x.warm)
+        value = losses.softmax_loss(x.u, x.pos, x.item_emb[neg], x.mask, t,
+                                    cfg.in_batch_negatives, x.items)
+        return {"softmax": value}, neg[:, 0]
+
+
+@register_objective("directau")
+class DirectAU(Objective):
+    """DirectAU (Wang et al., KDD 2022): alignment of normalised positive pairs plus
+    ``uniformity_weight`` x the mean of the users' and items' uniformity; no negatives."""
+
+    parts = ("align", "uniform")
+    hyperparameters = ("uniformity_weight", "reg_weight")
+
+    def loss(self, x):
+        gamma = x.cfg.uniformity_weight
+        uniform = (losses.uniformity_loss(x.u, x.mask)
+                   + losses.uniformity_loss(x.pos, x.mask)) / 2
+        return {"align": losses.alignment_loss(x.u, x.pos, x.mask),
+                "uniform": gamma * uniform}, None
+
+
+@register_objective("bce")
+class RatingBCE(Objective):
+    """Rating classification: does the user like the item (rating >= ``like_threshold``);
+    binary cross-entropy of ``u.i + offset``. Evaluated with AUC, accuracy and log-loss too."""
+
+    task = "classification"
+    parts = ("bce",)
+    hyperparameters = ("like_threshold", "reg_weight")
+
+    def loss(self, x):
+        logits = jnp.sum(x.u * x.pos, -1) + x.offset
+        return {"bce": losses.bce_loss(logits, x.labels, x.mask)}, None
+
+
+__all__ = ["CLASSIFICATION_METRICS", "OBJECTIVES", "LossInputs", "Objective", "get_objective",
+           "register_objective"]
