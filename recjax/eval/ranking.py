@@ -1,11 +1,12 @@
 """Full-ranking evaluation over all items, in fixed-size user chunks.
 
 For every user with relevant items, all items are scored (``user_emb @ item_emb.T``), the
-user's known history (train; train + valid when testing) is masked out, and the top K are
-compared with the relevant items. Users are processed ``chunk_size`` at a time inside one
-``lax.map``, so at most one ``[chunk_size, num_items]`` block of scores exists at any moment,
-and shapes are static (the last chunk is padded with masked rows). Per-chunk history and
-relevance lists are prepared once on the host (:func:`prepare_ranking`) and reused every epoch.
+user's known history (train; train + valid when testing) is masked out, except pairs that are
+also relevant (RecBole's ``history - positives``), and the top K are compared with the relevant
+items. Users are processed ``chunk_size`` at a time inside one ``lax.map``, so at most one
+``[chunk_size, num_items]`` block of scores exists at any moment, and shapes are static (the
+last chunk is padded with masked rows). Per-chunk history and relevance lists are prepared once
+on the host (:func:`prepare_ranking`) and reused every epoch.
 """
 
 from __future__ import annotations
@@ -83,9 +84,14 @@ def _history(history: Sequence[Interactions], like: Interactions) -> Interaction
 
 def prepare_ranking(relevant: Interactions, history: Sequence[Interactions],
                     chunk_size: int = 256, candidates: np.ndarray | None = None) -> RankingTask:
-    """Evaluate on ``relevant`` (e.g. the test part), masking every pair in ``history``; with
-    ``candidates`` (bool ``[num_items]``) only those items are ranked, and relevant rows of
-    other items are dropped."""
+    """Evaluate on ``relevant`` (e.g. the test part), masking the pairs in ``history`` that are
+    not themselves relevant; with ``candidates`` (bool ``[num_items]``) only those items are
+    ranked, and relevant rows of other items are dropped.
+
+    Relevant pairs stay rankable as in RecBole's full-sort evaluation (``used - positives``):
+    without deduplication, or with several behaviours, the same (user, item) can be in train
+    and test, and masking it would make a relevant item unreachable. Serving (:func:`top_k`)
+    still excludes everything seen."""
     if candidates is not None:
         candidates = np.asarray(candidates, bool)
         relevant = relevant.take(np.nonzero(candidates[relevant.item_ids])[0])
@@ -94,6 +100,7 @@ def prepare_ranking(relevant: Interactions, history: Sequence[Interactions],
     users = np.unique(relevant.user_ids)
     padded, valid, users_of_chunk = _user_chunks(users, chunk_size)
     hist = _history(history, relevant)
+    hist = hist.take(np.nonzero(~np.isin(hist.pairs(), relevant.pairs()))[0])
     h_rows, h_items = _chunk_pairs(users_of_chunk, hist, chunk_size, relevant.num_items)
     r_rows, r_items = _chunk_pairs(users_of_chunk, relevant, chunk_size, relevant.num_items)
     return RankingTask(jnp.asarray(padded), jnp.asarray(valid), jnp.asarray(h_rows),
@@ -105,10 +112,11 @@ def top_k(user_emb, item_emb, users: np.ndarray, history: Sequence[Interactions]
           chunk_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best items per user among those not in ``history``: ``(items, scores)``,
     each ``[len(users), k]``, best first. Same masked scoring as evaluation; chunked."""
-    users = np.asarray(users, np.int32)
     num_items = int(item_emb.shape[0])
     if not 1 <= k <= num_items:
         raise ValueError(f"k={k} must be between 1 and the catalogue size ({num_items} items)")
+    # Each user is ranked once: the history pairs address one row per user.
+    users, row_of = np.unique(np.asarray(users, np.int32), return_inverse=True)
     padded, _, users_of_chunk = _user_chunks(users, chunk_size)
     like = Interactions(users[:0], users[:0], np.zeros(0, np.float32), np.zeros(0),
                         users[:0], int(user_emb.shape[0]), num_items)
@@ -117,7 +125,8 @@ def top_k(user_emb, item_emb, users: np.ndarray, history: Sequence[Interactions]
     items, scores = _top_k(user_emb, item_emb, jnp.asarray(padded), jnp.asarray(h_rows),
                            jnp.asarray(h_items), k)
     items, scores = jax.device_get((items, scores))
-    return items.reshape(-1, k)[: len(users)], scores.reshape(-1, k)[: len(users)]
+    row_of = row_of.reshape(-1)
+    return items.reshape(-1, k)[row_of], scores.reshape(-1, k)[row_of]
 
 
 @jax.jit(static_argnames=("k",))
@@ -174,16 +183,39 @@ def masked_scores(user_emb, item_emb, users, hist_rows, hist_items, num_items: i
     return scores.at[hist_rows, hist_items].set(-jnp.inf)[:, :num_items]
 
 
+def jitter_scores(scores, key, tie_noise: float):
+    """``scores`` plus relative noise ``U[0, tie_noise) * (1 + |score|)`` on finite entries.
+
+    Masked (-inf) entries stay -inf: noise scaled by ``|-inf|`` would make them NaN, whose sign
+    is up to the platform (negative on x86, positive on GPUs and ARM), and ``top_k`` ranks a
+    positive NaN first, so every history item would fill the top K."""
+    jitter = jax.random.uniform(key, scores.shape) * tie_noise
+    return jnp.where(jnp.isfinite(scores), scores + jitter * (1.0 + jnp.abs(scores)), scores)
+
+
+def top_k_random_ties(scores, key, tie_noise: float, k: int):
+    """Indices ``[rows, k]`` of the ``k`` best scores, exact ties broken at random.
+
+    The noise of :func:`jitter_scores` alone is not enough: 1e-6 relative is only ~8 float32
+    ulps of a nonzero score, so tied items fall into ~16 levels and ties within a level would
+    still go by index. ``top_k`` over the columns in a random order breaks those."""
+    noise_key, order_key = jax.random.split(key)
+    scores = jitter_scores(scores, noise_key, tie_noise)
+    order = jax.random.permutation(order_key, scores.shape[1])
+    _, top = jax.lax.top_k(scores[:, order], k)
+    return order[top]
+
+
 def _chunk_metrics(user_emb, item_emb, task, ks, names, tie_noise, xs):
     users, valid, h_rows, h_items, r_rows, r_items = xs
     c = users.shape[0]
     scores = masked_scores(user_emb, item_emb, users, h_rows, h_items, task.num_items)
+    scores = jnp.where(task.candidates[None, :], scores, -jnp.inf)
     if tie_noise:
         key = jax.random.fold_in(jax.random.key(0), users[0])
-        jitter = jax.random.uniform(key, scores.shape) * tie_noise
-        scores = scores + jitter * (1.0 + jnp.abs(scores))
-    scores = jnp.where(task.candidates[None, :], scores, -jnp.inf)
-    _, top = jax.lax.top_k(scores, max(ks))
+        top = top_k_random_ties(scores, key, tie_noise, max(ks))
+    else:
+        _, top = jax.lax.top_k(scores, max(ks))
     relevant = jnp.zeros((c, task.num_items + 1), bool).at[r_rows, r_items].set(True)
     num_relevant = relevant[:, : task.num_items].sum(axis=1)
     hits = jnp.take_along_axis(relevant, top, axis=1)

@@ -18,6 +18,8 @@ from recjax.graph.jraph_compat import GraphsTuple
 from recjax.types import Interactions
 
 RELATIONS = ("none", "behavior", "rating")
+# Node ids, edge ids and the CSR pointers are int32 (jraph's and XLA's index type).
+INDEX_LIMIT = int(np.iinfo(np.int32).max)
 
 
 def item_nodes(item_ids, num_users: int):
@@ -82,6 +84,16 @@ def relation_ids(train: Interactions, relation: str) -> tuple[np.ndarray, int]:
     raise ValueError(f"relation {relation!r} is unknown; use one of {RELATIONS}")
 
 
+def check_index_range(num_nodes: int, num_edges: int) -> None:
+    """Fail when node or edge ids would not fit int32 indices (they would wrap silently)."""
+    if num_nodes > INDEX_LIMIT:
+        raise ValueError(f"the graph would have {num_nodes} nodes (users + items), more than "
+                         f"int32 indices hold ({INDEX_LIMIT})")
+    if num_edges > INDEX_LIMIT:
+        raise ValueError(f"the graph would have {num_edges} directed edges (2 per distinct "
+                         f"train interaction), more than int32 indices hold ({INDEX_LIMIT})")
+
+
 def build_graph(train: Interactions, relation: str = "none",
                 dense_limit: int = 1 << 26) -> RecGraph:
     """The graph of ``train`` (pass the train part of a split, never valid/test rows).
@@ -95,6 +107,7 @@ def build_graph(train: Interactions, relation: str = "none",
     n = num_users + num_items
     keys = (train.user_ids.astype(np.int64) * num_items + train.item_ids) * num_rel + rel
     keys = np.unique(keys)
+    check_index_range(n, 2 * len(keys))
     rel = (keys % num_rel).astype(np.int32)
     pair = keys // num_rel
     users = (pair // num_items).astype(np.int32)

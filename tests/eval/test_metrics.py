@@ -27,14 +27,16 @@ def test_metrics_by_hand():
 
 
 def numpy_reference(user_emb, item_emb, relevant, history, ks):
-    """Brute force: score, mask history with -inf, stable argsort, metrics per user."""
+    """Brute force: score, mask history minus the relevant items (RecBole) with -inf, stable
+    argsort, metrics per user."""
     out = {f"{m}@{k}": [] for m in ("recall", "ndcg", "mrr", "hit", "precision") for k in ks}
     for u in np.unique(relevant.user_ids):
         s = user_emb[u] @ item_emb.T
-        for h in history:
-            s[h.item_ids[h.user_ids == u]] = -np.inf
-        order = np.argsort(-s, kind="stable")
         rel = set(relevant.item_ids[relevant.user_ids == u].tolist())
+        for h in history:
+            seen = set(h.item_ids[h.user_ids == u].tolist()) - rel
+            s[list(seen)] = -np.inf
+        order = np.argsort(-s, kind="stable")
         for k in ks:
             top = order[:k]
             hit = np.array([i in rel for i in top], float)
@@ -65,6 +67,44 @@ def test_full_ranking_matches_numpy_reference(chunk_size):
     for k, v in ref.items():
         assert ours[k] == pytest.approx(v, abs=1e-5), k
     assert task.num_users == len(np.unique(test.user_ids))
+
+
+def test_history_item_that_is_also_relevant_stays_rankable():
+    # RecBole masks history - positives. One user, items scored 4, 3, 2, 1; train {0, 1},
+    # test {1, 3} (item 1 in both, as with dedup=none or several behaviours). Mask {0} only:
+    # ranking 1, 2, 3 -> hits at ranks 1 and 3 (masking item 1 too would rank 2, 3, 0).
+    ue = jnp.ones((1, 1))
+    ie = jnp.asarray([[4.0], [3.0], [2.0], [1.0]])
+    train = make_interactions([0, 0], [0, 1], num_users=1, num_items=4)
+    test = make_interactions([0, 0], [1, 3], num_users=1, num_items=4)
+    m = Ranker((1, 3))(ue, ie, prepare_ranking(test, [train]))
+    assert m["recall@1"] == pytest.approx(0.5) and m["hit@1"] == 1.0 and m["mrr@1"] == 1.0
+    assert m["ndcg@1"] == pytest.approx(1.0) and m["precision@1"] == 1.0
+    assert m["recall@3"] == pytest.approx(1.0) and m["precision@3"] == pytest.approx(2 / 3)
+    idcg = 1 + 1 / math.log2(3)
+    assert m["ndcg@3"] == pytest.approx((1 + 1 / math.log2(4)) / idcg, rel=1e-6)
+    # Serving still never recommends a seen item.
+    items, _ = top_k(ue, ie, np.array([0]), [train], 2)
+    assert items.tolist() == [[2, 3]]
+
+
+@pytest.mark.parametrize("chunk_size", [5, 64])
+def test_overlapping_history_and_relevant_match_numpy_reference(chunk_size):
+    # Pairs drawn independently for train, valid and test overlap, as without deduplication.
+    rng = np.random.default_rng(5)
+    nu, ni = 30, 20
+    parts = [rng.integers(0, [nu, ni], size=(n, 2)) for n in (200, 60, 80)]
+    train, valid, test = (make_interactions(p[:, 0], p[:, 1], num_users=nu, num_items=ni)
+                          for p in parts)
+    assert np.isin(test.pairs(), train.pairs()).sum() > 10
+    ue = rng.normal(size=(nu, 5)).astype(np.float32)
+    ie = rng.normal(size=(ni, 5)).astype(np.float32)
+    for relevant, history in ((valid, [train]), (test, [train, valid])):
+        ours = Ranker((1, 5, 10))(jnp.asarray(ue), jnp.asarray(ie),
+                                  prepare_ranking(relevant, history, chunk_size))
+        ref = numpy_reference(ue, ie, relevant, history, (1, 5, 10))
+        for k, v in ref.items():
+            assert ours[k] == pytest.approx(v, abs=1e-5), k
 
 
 def test_top_k_never_returns_seen_items_and_is_ordered():

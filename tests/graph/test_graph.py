@@ -110,3 +110,23 @@ def test_jraph_wrappers_against_numpy():
     assert np.asarray(exact).tolist() == [max(np.nonzero(r == n)[0]) for n in range(5)]
     with pytest.raises(ValueError, match="needs a per-node upper_bound"):
         receiver_max(g, logits, "sparse")
+
+
+def test_int32_index_overflow_fails_clearly(monkeypatch):
+    import recjax.graph.build as build
+
+    with pytest.raises(ValueError, match="2147483648 nodes .* more than int32 indices hold"):
+        build.check_index_range(2**31, 0)
+    with pytest.raises(ValueError, match="2147483648 directed edges"):
+        build.check_index_range(10, 2**31)
+    build.check_index_range(2**31 - 1, 2**31 - 1)
+    # Item node ids users + item would wrap past int32 (nothing of that size is allocated).
+    huge = make_interactions([0, 5], [0, 1], num_users=2**31 - 1, num_items=2)
+    with pytest.raises(ValueError, match="2147483649 nodes"):
+        build_graph(huge)
+    # Edges are counted after merging repeated rows: TINY has 4 distinct pairs, 8 edges.
+    monkeypatch.setattr(build, "INDEX_LIMIT", 7)
+    with pytest.raises(ValueError, match="8 directed edges .* int32 indices hold \\(7\\)"):
+        build_graph(TINY)
+    monkeypatch.setattr(build, "INDEX_LIMIT", 8)
+    assert build_graph(TINY).num_edges == 8

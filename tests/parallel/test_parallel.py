@@ -67,23 +67,43 @@ def test_vectorized_learning_rates_and_bad_sweeps():
         expand(TrainConfig(), {"seed": [1, 2], "temperature": [0.1]})
 
 
-def test_vectorized_weight_decay_matches_separate_runs():
+SWEEPS = {
+    # (base overrides, key, values): bases where the step would decide statically from the
+    # base value (reg 0, decay 0) are the cases that were silently wrong.
+    "learning_rate": ({}, "learning_rate", [0.01, 0.03]),
+    "temperature": ({"loss": "softmax", "num_negatives": 8}, "temperature", [0.1, 0.5]),
+    "reg_weight_from_zero": ({"reg_weight": 0.0}, "reg_weight", [0.0, 0.5]),
+    "weight_decay_adam": ({}, "weight_decay", [0.0, 0.05]),
+    "weight_decay_adamw": ({"optimizer": "adamw"}, "weight_decay", [0.01, 0.3]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SWEEPS))
+def test_vectorized_sweep_key_matches_separate_runs(case):
+    """Each configuration of a vectorised sweep trains exactly as its separate run."""
+    import dataclasses
+
     from recjax.config.schema import EvalConfig, ModelConfig, TrainConfig
     from recjax.models import build_model
     from recjax.train.loop import fit
     from recjax.train.sweep import fit_vectorized
     from tests.parallel.multidevice import data
 
+    base, key, values = SWEEPS[case]
     ds, sp, g = data()
     model = build_model(ModelConfig(name="mf", dim=8), ds.num_users, ds.num_items)
-    cfg = TrainConfig(batch_size=256, epochs=3, learning_rate=0.01, patience=10)
+    cfg = TrainConfig(batch_size=256, epochs=3, learning_rate=0.01, patience=10,
+                      reg_weight=base.pop("reg_weight", 1e-4), **base)
     ev = EvalConfig(ks=(5, 10))
-    vec = fit_vectorized(model, g, None, sp, cfg, {"weight_decay": [0.0, 0.05]}, ev)
-    for wd, r in zip([0.0, 0.05], vec):
-        sep = fit(model, g, None, sp, cfg.__class__(**{**cfg.__dict__, "weight_decay": wd}),
-                  ev, progress=False)
-        np.testing.assert_allclose(np.asarray(r.params["params"]["id"]["item"]["embedding"]),
-                                   np.asarray(sep.params["params"]["id"]["item"]["embedding"]),
-                                   atol=1e-5)
-    assert not np.allclose(vec[0].params["params"]["id"]["item"]["embedding"],
-                           vec[1].params["params"]["id"]["item"]["embedding"])
+    vec = fit_vectorized(model, g, None, sp, cfg, {key: values}, ev)
+    tables = []
+    for value, r in zip(values, vec):
+        sep = fit(model, g, None, sp, dataclasses.replace(cfg, **{key: value}), ev,
+                  progress=False)
+        table = np.asarray(r.params["params"]["id"]["item"]["embedding"])
+        np.testing.assert_allclose(
+            table, np.asarray(sep.params["params"]["id"]["item"]["embedding"]), atol=1e-5)
+        assert [h["train/loss"] for h in r.history] == pytest.approx(
+            [h["train/loss"] for h in sep.history], rel=1e-5)
+        tables.append(table)
+    assert not np.allclose(*tables)  # the values really differ in effect
