@@ -151,7 +151,7 @@ class RatingBCE(Objective):
 
     task = "classification"
     parts = ("bce",)
-    hyperparameters = ("like_threshold", "reg_weight")
+    hyperparameters = ("like_threshold", "reg_weight", "select_metric")
 
     def loss(self, x):
         logits = jnp.sum(x.u * x.pos, -1) + x.offset

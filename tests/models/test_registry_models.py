@@ -12,7 +12,7 @@ from recjax.models.backbones import BACKBONES, register_backbone
 from recjax.models.backbones.lightgcn import LightGCN
 from recjax.models.closed_form import history_matrix, solve
 from recjax.models.closed_form_math import ease_weights, itemknn_weights
-from tests.models.test_models import G, INTER, A, ego
+from tests.models.test_models import INTER, A, G, ego
 
 
 def init(name, **kw):
