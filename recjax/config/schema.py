@@ -223,8 +223,8 @@ class ModelConfig:
 
     name: mf | lightgcn | ngcf | gcn | gat | simgcl | xsimgcl | text_gnn | pop | itemknn |
       ease, or any other registered backbone.
-    init: ID embedding initialiser: ``normal`` (std ``init_std``) or ``xavier_uniform``
-      (RecBole's choice for its graph models).
+    init: ID embedding initialiser: ``normal`` (std ``init_std``), or ``xavier_uniform`` /
+      ``xavier_normal`` per table (RecBole's choices; ``init_std`` is then unused).
     combine: how layer outputs become the final embedding: ``mean`` (LightGCN), ``learned``
       (softmax-weighted layers), ``concat`` (NGCF), ``last``, ``propagated_mean`` (layers
       1..K, SimGCL).
@@ -273,7 +273,7 @@ class ModelConfig:
                   "propagation": (self.propagation, ("sparse", "segment", "edge_sharded")),
                   "relation": (self.relation, ("none", "behavior", "rating")),
                   "fusion": (self.fusion, ("add", "concat", "gate")),
-                  "init": (self.init, ("normal", "xavier_uniform")),
+                  "init": (self.init, ("normal", "xavier_uniform", "xavier_normal")),
                   "compute_dtype": (self.compute_dtype, ("float32", "bfloat16"))}
         for key, (value, valid) in checks.items():
             if value not in valid:

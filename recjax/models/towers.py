@@ -19,10 +19,13 @@ class Features:
 
 
 def embedding_init(kind: str, std: float):
-    """``normal(std)`` or ``xavier_uniform`` (per table: bound sqrt(6 / (rows + dim)), as
-    torch's ``xavier_uniform_`` on an ``[rows, dim]`` embedding, RecBole's choice)."""
+    """``normal(std)``, or ``xavier_uniform`` / ``xavier_normal`` per table (variance
+    ``2 / (rows + dim)``, as torch's ``xavier_*_`` on an ``[rows, dim]`` embedding: RecBole's
+    choice, uniform for its graph models, normal for BPR-MF and NGCF)."""
     if kind == "xavier_uniform":
         return nn.initializers.xavier_uniform(in_axis=-1, out_axis=-2)
+    if kind == "xavier_normal":
+        return nn.initializers.xavier_normal(in_axis=-1, out_axis=-2)
     return nn.initializers.normal(std)
 
 
