@@ -319,7 +319,7 @@ def _fit_closed_form(model, graph, features, evaluator: Evaluator, cfg: TrainCon
     if run_dir is not None:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         (Path(run_dir) / "metrics.jsonl").write_text(json.dumps(record) + "\n")
-    if checkpointer is not None:
+    if checkpointer is not None and checkpointer.latest() is None:  # a rerun solves again
         state = TrainState.create(params, optax.identity(), jax.random.key(cfg.seed))
         score = valid.get(cfg.select_metric, float("nan"))
         checkpointer.save(1, state, params, {"epoch": 1, "history": [record], "best": score,
