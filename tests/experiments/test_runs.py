@@ -131,3 +131,22 @@ def test_recommend_cli_on_a_run(cli, tmp_path):
     (tmp_path / "out.csv").unlink(missing_ok=True)
     cli("recommend", f"run_dir={tmp_path}", f"batch={tmp_path / 'out.csv'}", "k=2")
     assert (tmp_path / "out.csv").read_text().startswith("user,rank,item,title,score")
+
+
+def test_cold_item_split_reports_warm_and_cold_from_recjax_train(cli, tmp_path):
+    """A cold-item split through Hydra: negatives from warm items only, warm and cold test
+    metrics apart in metrics.json, cold items' ID rows zeroed in the served parameters."""
+    cli("train", "experiment=smoke", "data.split.method=cold_item", "run.plot=false",
+        f"hydra.run.dir={tmp_path}")
+    m = metrics(tmp_path)
+    assert {"valid", "test", "test_warm", "test_cold"} <= set(m)
+    assert 0 < m["test_warm"]["ndcg@10"] <= 1 and 0 <= m["test_cold"]["ndcg@10"] <= 1
+    assert m["test"]["warm/ndcg@10"] == m["test_warm"]["ndcg@10"]
+    from recjax.experiment import load_run
+
+    prepared, params = load_run(tmp_path, progress=False)
+    cold = prepared.split.cold_item_ids
+    assert len(cold)
+    import numpy as np
+
+    assert not np.asarray(params["params"]["id"]["item"]["embedding"])[cold].any()
