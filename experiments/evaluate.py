@@ -16,13 +16,13 @@ register_apps()
 def main(cfg: DictConfig) -> None:
     from recjax.experiment import load_run
     from recjax.tables import format_table
-    from recjax.train.loop import Evaluator
+    from recjax.train.loop import make_evaluator
 
     prepared, params = load_run(cfg.run_dir)
     c = prepared.cfg
     user_emb, item_emb = prepared.model.apply(params, prepared.graph, prepared.features)
     offset = prepared.model.apply(params, method=prepared.model.offset)
-    evaluator = Evaluator(prepared.split, c.eval, c.train.loss == "bce", c.train.like_threshold)
+    evaluator = make_evaluator(prepared.split, c.train, c.eval)
     results = {part: evaluator(user_emb, item_emb, part, offset) for part in cfg.parts}
     names = sorted(next(iter(results.values())))
     rows = [(k, *(results[p].get(k, float("nan")) for p in cfg.parts)) for k in names]

@@ -194,12 +194,7 @@ def train_run(cfg: ExperimentConfig, run_dir: str | Path) -> tuple[FitResult, Pr
     finally:
         checkpointer.close()
     metrics = {"valid": result.valid, "test": result.test}
-    cold = cold_metrics(prepared, forget_cold(prepared, result.params))
-    if cold:
-        result.params = forget_cold(prepared, result.params)
-        result.test.update({f"{part[5:]}/{k}": v for part, m in cold.items()
-                            for k, v in m.items()})
-        metrics.update(cold)
+    metrics.update(cold_metrics(prepared, result.params, cfg.eval.ks))
     _atomic_json(run_dir / "metrics.json", metrics)
     if cfg.run.plot and not is_closed_form(prepared.model):  # one solve: no curve to draw
         from recjax.report import plot_curves

@@ -91,7 +91,9 @@ def compute_loss(model, cfg: TrainConfig, params, graph, batch, features, key,
 
 def contrastive_loss(views, users, items, mask, temperature):
     """InfoNCE between the two views, over the batch's distinct users plus its distinct
-    positive items (RecBole-GNN's SimGCL/XSimGCL)."""
+    positive items, each a mean over rows as in the authors' code (SELFRec's ``InfoNCE``).
+    RecBole-GNN sums over rows instead, so its ``lambda`` is not comparable with
+    ``cl_weight``."""
     (u1, i1), (u2, i2) = views
     uw, iw = losses.first_occurrence(users, mask), losses.first_occurrence(items, mask)
     return (losses.info_nce(u1[users], u2[users], uw, temperature)

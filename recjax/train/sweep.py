@@ -22,7 +22,7 @@ import numpy as np
 
 from recjax.config.schema import EvalConfig, TrainConfig
 from recjax.graph import RecGraph
-from recjax.models import Features, Recommender, is_closed_form
+from recjax.models import Features, Recommender, drop_id_rows, is_closed_form
 from recjax.train.loop import (
     EarlyStopping,
     FitResult,
@@ -93,8 +93,9 @@ def fit_vectorized(model: Recommender, graph: RecGraph, features: Features | Non
     features = features if features is not None else Features()
     t_start = time.perf_counter()
     keys = [jax.random.split(jax.random.key(c.seed)) for c in configs]
-    params = _stack([model.init({"params": k[0], "dropout": k[0], "noise": k[0]}, graph,
-                                features) for k in keys])
+    params = _stack([drop_id_rows(model.init({"params": k[0], "dropout": k[0], "noise": k[0]},
+                                             graph, features),
+                                  split.cold_user_ids, split.cold_item_ids) for k in keys])
     tx = make_optimizer(cfg, steps_per_epoch(len(split.train), cfg.batch_size) * cfg.epochs)
     state = jax.vmap(lambda p, k: TrainState.create(p, tx, k))(
         params, jnp.stack([k[1] for k in keys]))

@@ -26,6 +26,10 @@ class SimGCL(LightGCN):
 
     @nn.compact
     def __call__(self, graph, h, train=False, isolated=False, views=False):
+        if self.cfg.relation_weights or self.cfg.combine == "learned":
+            # Three passes in one call would each create the same parameters.
+            raise ValueError("simgcl does not support relation_weights or combine=learned "
+                             "(use xsimgcl, which makes one pass)")
         out = self.embed(graph, h, train, isolated)
         if not views:
             return out
