@@ -1,17 +1,4 @@
-"""Benchmark suites: models × split seeds × training seeds, and the leaderboard they make.
-
-A suite (``conf/bench/suite/*.yaml``) lists entries, each an experiment with overrides and a
-display name, some marked as baselines. :func:`expand` turns it into one :class:`Job` per run,
-each with its own directory ``<out>/<entry>/split<seed>/train<seed>/``; a directory holding
-``metrics.json`` is a finished run and is never trained again, which is how a half-finished
-suite resumes. :func:`load_runs` reads the directories back, :func:`leaderboard` aggregates
-them (pure) and :func:`write_leaderboard` writes ``leaderboard.{md,csv,png}``.
-
-Rows are ordered by the mean *validation* metric, and the best baseline is chosen on
-validation too: the test metric is shown, never used to choose. Each model is compared with
-the best baseline by a paired t-test over the split seeds both have (per split seed, the mean
-over training seeds), since the split is what the two runs share.
-"""
+"""Reading finished runs back and the leaderboard they make: Markdown, CSV, plot."""
 
 from __future__ import annotations
 
@@ -23,154 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recjax.bench.stats import mean_std, paired_t_test
+from recjax.bench.suite import BENCH_FILE, Job, Suite, read_json
 from recjax.tables import format_table
-
-# A run's own record, written by the bench runner next to the files train_run writes.
-BENCH_FILE = "bench.json"
-
-
-@dataclass(frozen=True)
-class SuiteEntry:
-    """One row of the leaderboard: an experiment and overrides, shown as ``name``."""
-
-    name: str = ""
-    experiment: str = ""
-    overrides: tuple[str, ...] = ()
-    baseline: bool = False
-
-
-@dataclass(frozen=True)
-class Suite:
-    """Entries × ``split_seeds`` × ``train_seeds``; ``overrides`` apply to every entry (before
-    the entry's own); ``metric`` orders the rows (on valid) and is the one tested."""
-
-    # Defaults only so that Hydra can take the class as a schema; __post_init__ insists.
-    name: str = ""
-    entries: tuple[SuiteEntry, ...] = ()
-    split_seeds: tuple[int, ...] = ()
-    train_seeds: tuple[int, ...] = (0,)
-    metric: str = "ndcg@10"
-    second_metric: str = "recall@20"
-    overrides: tuple[str, ...] = ()
-
-    def __post_init__(self):
-        names = [e.name for e in self.entries]
-        if not names:
-            raise ValueError(f"suite {self.name!r} has no entries")
-        if len(set(names)) != len(names):
-            raise ValueError(f"suite {self.name!r}: entry names repeat: {names}")
-        for e in self.entries:
-            if not e.name or "/" in e.name or e.name.startswith("."):
-                raise ValueError(f"suite {self.name!r}: bad entry name {e.name!r}")
-            if not e.experiment:
-                raise ValueError(f"suite {self.name!r}: entry {e.name!r} names no experiment")
-        if not self.split_seeds or not self.train_seeds:
-            raise ValueError(f"suite {self.name!r} needs split_seeds and train_seeds")
-
-
-@dataclass(frozen=True)
-class Job:
-    entry: str
-    experiment: str
-    overrides: tuple[str, ...]
-    split_seed: int
-    train_seed: int
-
-    @property
-    def rel_dir(self) -> str:
-        return f"{self.entry}/split{self.split_seed}/train{self.train_seed}"
-
-
-def expand(suite: Suite, only: Sequence[str] = ()) -> list[Job]:
-    """One job per entry × split seed × training seed (entries in suite order), restricted to
-    the entries named in ``only`` when given."""
-    names = [e.name for e in suite.entries]
-    unknown = sorted(set(only) - set(names))
-    if unknown:
-        raise ValueError(f"unknown suite entries {unknown}; suite {suite.name!r} has {names}")
-    return [Job(e.name, e.experiment,
-                (*suite.overrides, *e.overrides, f"data.split.seed={s}", f"train.seed={t}"),
-                s, t)
-            for e in suite.entries if not only or e.name in only
-            for s in suite.split_seeds for t in suite.train_seeds]
-
-
-def is_finished(run_dir: str | Path) -> bool:
-    return (Path(run_dir) / "metrics.json").exists()
-
-
-# --- Student's t distribution, paired test ----------------------------------------------------
-
-
-def _beta_continued_fraction(a: float, b: float, x: float) -> float:
-    """Lentz's evaluation of the continued fraction of the incomplete beta function."""
-    tiny, eps = 1e-300, 1e-15
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 10_000):
-        for num in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                    -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
-            d = 1.0 + num * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + num / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < eps:
-            return h
-    return h
-
-
-def betainc(a: float, b: float, x: float) -> float:
-    """The regularized incomplete beta function I_x(a, b), a, b > 0, 0 <= x <= 1."""
-    if not 0.0 <= x <= 1.0:
-        raise ValueError(f"betainc: x={x} outside [0, 1]")
-    if x in (0.0, 1.0):
-        return x
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                 + a * math.log(x) + b * math.log1p(-x))
-    # The continued fraction converges fast for x < (a + 1) / (a + b + 2); use the symmetry
-    # I_x(a, b) = 1 - I_{1-x}(b, a) on the other side.
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _beta_continued_fraction(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _beta_continued_fraction(b, a, 1.0 - x) / b
-
-
-def t_two_sided_p(t: float, df: float) -> float:
-    """P(|T| >= |t|) for Student's t with ``df`` degrees of freedom."""
-    if math.isnan(t) or df <= 0:
-        return math.nan
-    if math.isinf(t):
-        return 0.0
-    return betainc(df / 2.0, 0.5, df / (df + t * t))
-
-
-def paired_t_test(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
-    """``(t, two-sided p)`` of the paired t-test of ``a`` against ``b`` (same length, paired
-    by position). Fewer than two pairs give ``(nan, nan)``; identical differences give
-    ``(±inf, 0)`` or, all zero, ``(nan, 1)``."""
-    if len(a) != len(b):
-        raise ValueError(f"paired_t_test: {len(a)} vs {len(b)} values")
-    diffs = [x - y for x, y in zip(a, b)]
-    n = len(diffs)
-    if n < 2:
-        return math.nan, math.nan
-    mean = statistics.fmean(diffs)
-    sd = statistics.stdev(diffs)
-    if sd == 0.0:
-        return (math.nan, 1.0) if mean == 0.0 else (math.copysign(math.inf, mean), 0.0)
-    t = mean / (sd / math.sqrt(n))
-    return t, t_two_sided_p(t, n - 1)
-
-
-# --- Reading runs ---------------------------------------------------------------------------
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _time_to_epoch(run_dir: Path, epoch: int) -> float:
@@ -203,9 +45,9 @@ def read_run(run_dir: str | Path, job: Job | None = None) -> dict:
     """One run's row: seeds, metrics (``valid``/``test`` dicts, empty if unfinished), epochs,
     timings, parameter count, peak memory and the bench record."""
     d = Path(run_dir)
-    metrics = _read_json(d / "metrics.json")
-    info = _read_json(d / "run.json")
-    bench = _read_json(d / BENCH_FILE)
+    metrics = read_json(d / "metrics.json")
+    info = read_json(d / "run.json")
+    bench = read_json(d / BENCH_FILE)
     seeds = info.get("seeds", {})
     timings = info.get("timings", {})
     epochs = info.get("epochs")
@@ -237,15 +79,6 @@ def load_runs(out_dir: str | Path, jobs: Sequence[Job]) -> list[dict]:
     return [read_run(Path(out_dir) / j.rel_dir, j) for j in jobs]
 
 
-# --- Aggregation ----------------------------------------------------------------------------
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample std (0 for one value; nan for none); nans are left out."""
-    vals = [v for v in values if v is not None and not math.isnan(v)]
-    if not vals:
-        return math.nan, math.nan
-    return statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
 
 
 def per_split(runs: Sequence[dict], part: str, metric: str) -> dict[int, float]:
@@ -361,7 +194,6 @@ def verdict(rows: Sequence[Row], best_baseline: str | None, metric: str) -> str:
     return " ".join(out)
 
 
-# --- Writing --------------------------------------------------------------------------------
 
 
 def _pm(ms: tuple[float, float]) -> str:
@@ -485,85 +317,3 @@ def write_leaderboard(out_dir: str | Path, suite: Suite, runs: Sequence[dict],
     return paths
 
 
-# --- Running --------------------------------------------------------------------------------
-
-
-def git_commit(repo_dir: str | Path) -> str | None:
-    """``git rev-parse HEAD`` of ``repo_dir`` (``+dirty`` with uncommitted changes), or None
-    outside a git checkout."""
-    import subprocess
-
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True,
-                              text=True, timeout=30)
-        if head.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=repo_dir, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return head.stdout.strip()[:12] + ("+dirty" if dirty.stdout.strip() else "")
-
-
-def _rss_mb(maxrss: int) -> float:
-    import sys
-
-    # ru_maxrss is in KiB on Linux, in bytes on macOS.
-    return maxrss / (1024 * 1024) if sys.platform == "darwin" else maxrss / 1024
-
-
-def drop_unfinished_solve(run_dir: str | Path) -> bool:
-    """Remove the checkpoints of an unfinished closed-form run (pop, itemknn, ease): one
-    solve has nothing to resume, and the closed-form fit saves its step-1 checkpoint
-    unconditionally, so a leftover one (e.g. a run whose metrics.json was deleted) fails the
-    rerun with "Checkpoint for step 1 already exists". Returns whether it removed anything."""
-    import shutil
-
-    d = Path(run_dir)
-    ckpt = d / "checkpoints"
-    if is_finished(d) or not ckpt.is_dir():
-        return False
-    name = _read_json(d / "config.json").get("model", {}).get("name")
-    if name is None:
-        return False
-    from recjax.models.registry import MODELS
-
-    if name not in MODELS or not MODELS[name].closed_form:
-        return False
-    shutil.rmtree(ckpt)
-    return True
-
-
-def run_job(job: Job, run_dir: str | Path, command: Sequence[str], commit: str | None = None,
-            env: dict | None = None) -> dict:
-    """Train ``job`` in a child process: ``[*command, *job.overrides, f"hydra.run.dir=..."]``
-    (an experiments.train command line, e.g. ``[python, -m, experiments.train,
-    experiment=...]``). A process per run isolates failures and gives each run its own peak
-    memory (the child's ``ru_maxrss`` from ``wait4``; the parent's own would be cumulative).
-    Writes and returns the bench record (return code, wall seconds, peak RSS, commit, the
-    end of stderr on failure)."""
-    import os
-    import subprocess
-    import time
-
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    drop_unfinished_solve(run_dir)
-    argv = [*command, *job.overrides, f"hydra.run.dir={run_dir}"]
-    log = run_dir / "bench.log"
-    t0 = time.perf_counter()
-    with open(log, "w") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-        if hasattr(os, "wait4"):
-            _, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            peak = _rss_mb(usage.ru_maxrss)
-        else:
-            proc.wait()
-            peak = math.nan
-    record = {"returncode": proc.returncode, "wall_seconds": time.perf_counter() - t0,
-              "peak_rss_mb": peak, "commit": commit, "argv": argv}
-    if proc.returncode != 0:
-        record["error"] = log.read_text()[-3000:]
-    (run_dir / BENCH_FILE).write_text(json.dumps(record, indent=1))
-    return record
