@@ -80,4 +80,4 @@ def test_unknown_model_lists_the_valid_ones(tmp_path):
 
 
 def test_child_script_compiles():
-    compile(R.CHILD, "recbole_child", "exec")
+    compile(R.CHILD.read_text(), str(R.CHILD), "exec")
