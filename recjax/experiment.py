@@ -183,8 +183,15 @@ def train_run(cfg: ExperimentConfig, run_dir: str | Path) -> tuple[FitResult, Pr
     try:
         prepared = prepare(cfg, cfg.run.progress)
         resumed_from = checkpointer.latest()
+        loggers = None
+        if cfg.run.loggers:
+            from recjax.loggers import RunLoggers
+
+            loggers = RunLoggers(cfg.run.loggers, run_dir, to_dict(cfg), cfg.run.name,
+                                 cfg.run.project)
         result = fit(prepared.model, prepared.graph, prepared.features, prepared.split,
                      cfg.train, cfg.eval, run_dir=run_dir, progress=cfg.run.progress,
+                     on_epoch=loggers.on_epoch if loggers else None,
                      checkpointer=checkpointer, checkpoint_every=cfg.run.checkpoint_every,
                      mesh=make_run_mesh(cfg), shard_embeddings=cfg.parallel.shard_embeddings)
     except BaseException as e:
@@ -196,6 +203,8 @@ def train_run(cfg: ExperimentConfig, run_dir: str | Path) -> tuple[FitResult, Pr
     metrics = {"valid": result.valid, "test": result.test}
     metrics.update(cold_metrics(prepared, result.params, cfg.eval.ks))
     _atomic_json(run_dir / "metrics.json", metrics)
+    if loggers is not None:
+        loggers.finish(metrics, len(result.history))
     if cfg.run.plot and not is_closed_form(prepared.model):  # one solve: no curve to draw
         from recjax.report import plot_curves
 

@@ -412,13 +412,20 @@ class SweepConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """The run itself: a name, checkpoint cadence, what to print and draw."""
+    """The run itself: a name, checkpoint cadence, what to print and draw.
+
+    loggers: per-epoch metrics also sent to ``tensorboard`` (tensorboardX, under
+      ``<run>/tensorboard``) and/or ``wandb`` (offline unless ``WANDB_MODE`` says otherwise;
+      ``project`` names the W&B project); both need ``pip install 'recjax[logging]'``.
+    """
 
     name: str = "run"
     checkpoint_every: int = 10
     progress: bool | None = None
     plot: bool = True
     show_recommendations: int = 0
+    loggers: tuple[str, ...] = ()
+    project: str = "recjax"
 
 
 @dataclass(frozen=True)
