@@ -99,3 +99,32 @@ def test_bad_requests(serving, tmp_path):
         serving.all_users(2, tmp_path / "x.txt")
     with pytest.raises(FileNotFoundError, match="is not a run directory"):
         Serving.from_run(tmp_path)
+
+
+def test_ease_serves_known_and_new_users_as_x_times_b():
+    """A closed-form model goes through the same serving path: a new user with liked items is
+    a new row of X, scored X_new @ B."""
+    from recjax.models.closed_form import history_matrix
+
+    cfg = ExperimentConfig(
+        data=DataConfig(name="synthetic", synthetic=SyntheticConfig(
+            num_users=40, num_items=60, num_interactions=1200, seed=3)),
+        model=ModelConfig(name="ease", ease_l2=10.0), eval=EvalConfig(ks=(5, 10)))
+    p = prepare(cfg, progress=False)
+    r = fit(p.model, p.graph, p.features, p.split, cfg.train, cfg.eval, progress=False)
+    s = Serving(p, r.params)
+    b_t = np.asarray(r.params["params"]["item"])
+    ids = p.dataset.id_maps
+    liked = [str(ids.item_raw[i]) for i in (1, 5, 9)]
+    recs = s.for_text(liked=liked, k=5)
+    x = np.zeros(p.dataset.num_items, np.float32)
+    x[[1, 5, 9]] = 1
+    scores = b_t @ x
+    scores[[1, 5, 9]] = -np.inf
+    assert [r.item for r in recs] == [str(ids.item_raw[i]) for i in np.argsort(-scores)[:5]]
+    u = ids.user_raw[0]
+    x_u = np.asarray(history_matrix(p.graph))[0]
+    assert s.for_user(u, 3)[0].score == pytest.approx(float(np.max(
+        np.where(np.isin(np.arange(len(x_u)), np.concatenate(
+            [part.item_ids[part.user_ids == 0] for part in s.seen])), -np.inf, b_t @ x_u))),
+        rel=1e-5)
