@@ -61,9 +61,16 @@ class Prepared:
 
 
 def prepare(cfg: ExperimentConfig, progress: bool | None = None) -> Prepared:
+    """Data, model, text features, then the graph: train interactions only, plus with
+    ``model.semantic_neighbors > 0`` the text kNN item-item edges (item text only, no
+    valid/test interaction), so the text comes before the graph."""
     dataset, split = load(cfg.data)
-    graph = build_graph(split.train, cfg.model.relation)
     model = build_model(cfg.model, dataset.num_users, dataset.num_items)
+    k = cfg.model.semantic_neighbors
+    if k and not uses_text(model):
+        raise ValueError(f"model.semantic_neighbors={k} needs item text vectors, but model "
+                         f"{cfg.model.name!r} has no text tower; use a text model (text_gnn) "
+                         f"or set model.semantic_neighbors=0")
     features = item_text = user_text = None
     if uses_text(model):
         from recjax.text.features import text_features, user_texts
@@ -72,6 +79,12 @@ def prepare(cfg: ExperimentConfig, progress: bool | None = None) -> Prepared:
         has_user_text = any(user_texts(dataset, cfg.text))
         features = Features(jnp.asarray(item_text),
                             jnp.asarray(user_text) if has_user_text else None)
+    item_edges = None
+    if k:
+        from recjax.graph import text_knn_edges
+
+        item_edges = text_knn_edges(item_text, k)
+    graph = build_graph(split.train, cfg.model.relation, item_edges=item_edges)
     return Prepared(cfg, dataset, split, graph, features, model, item_text, user_text)
 
 

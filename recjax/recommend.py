@@ -21,7 +21,7 @@ import numpy as np
 
 from recjax.eval.ranking import top_k
 from recjax.experiment import Prepared, load_run
-from recjax.graph import build_graph
+from recjax.graph import build_graph, item_item_edges
 from recjax.models import Features, uses_text
 from recjax.tables import format_table
 from recjax.types import Interactions
@@ -130,7 +130,8 @@ class Serving:
         grown = Interactions.concat([Interactions(*(getattr(train, f) for f in (
             "user_ids", "item_ids", "ratings", "timestamps", "behaviors")), n_users,
             train.num_items), extra])
-        graph = build_graph(grown, self.p.cfg.model.relation, dense_limit=0)
+        graph = build_graph(grown, self.p.cfg.model.relation, dense_limit=0,
+                            item_edges=item_item_edges(self.p.graph))
         users0, items0 = m.apply(self.params, self.p.features or Features(), method=m.inputs_of)
         users0 = jnp.concatenate([users0, h_new], axis=0)
         user_emb, _ = m.apply(self.params, graph, users0, items0, method=m.propagate)
@@ -173,7 +174,8 @@ class Serving:
         train = self.p.split.train
         grown = Interactions(train.user_ids, train.item_ids, train.ratings, train.timestamps,
                              train.behaviors, train.num_users, train.num_items + 1)
-        graph = build_graph(grown, self.p.cfg.model.relation, dense_limit=0)
+        graph = build_graph(grown, self.p.cfg.model.relation, dense_limit=0,
+                            item_edges=item_item_edges(self.p.graph))
         users0, items0 = m.apply(self.params, self.p.features or Features(), method=m.inputs_of)
         _, item_emb = m.apply(self.params, graph, users0, jnp.concatenate([items0, h_new]),
                               method=m.propagate)

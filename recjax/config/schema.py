@@ -232,11 +232,16 @@ class ModelConfig:
       ``edge_sharded`` (edges split over the devices of the ``data`` axis, then summed).
     relation: edge types for the graph (``none``, ``behavior``, ``rating``);
       ``relation_weights`` learns one weight per type on the propagation (relation-aware).
+    semantic_neighbors (text models): > 0 adds the text kNN graph (each item's that many most
+      cosine-similar items by text vector) as item-item edges of one more relation; 0 = off.
     fusion (text_gnn): ``add`` | ``concat`` | ``gate`` of ID embeddings and projected text;
       ``inductive`` drops ID embeddings so unseen users/items are embedded from text alone.
     backbone (text_gnn): the propagation of the fused inputs (any registered backbone).
     noise_eps, cl_weight, cl_temperature, cl_layer (simgcl, xsimgcl): the perturbation size,
       the weight and temperature of the InfoNCE term between views, XSimGCL's view layer.
+    align_weight (text_gnn with ID embeddings): the weight of an InfoNCE term aligning each
+      node's final embedding with its projected text (RLMRec's contrastive alignment), at
+      ``cl_temperature`` (0.2 when unset); 0 is off.
     knn_neighbors, knn_shrink (itemknn): neighbours kept per item and cosine shrinkage.
     ease_l2 (ease): the L2 weight of the closed-form item-item model.
     compute_dtype: ``bfloat16`` runs messages and layer maths in bfloat16 (for accelerators:
@@ -252,6 +257,7 @@ class ModelConfig:
     heads: int = 2
     relation: str = "none"
     relation_weights: bool = False
+    semantic_neighbors: int = 0
     fusion: str = "add"
     inductive: bool = False
     text_hidden: int = 0
@@ -262,6 +268,7 @@ class ModelConfig:
     cl_weight: float | None = None
     cl_temperature: float | None = None
     cl_layer: int | None = None
+    align_weight: float | None = None
     knn_neighbors: int = 100
     knn_shrink: float = 0.0
     ease_l2: float = 250.0
@@ -284,6 +291,10 @@ class ModelConfig:
             raise ValueError(f"model.dim={self.dim} is not divisible by heads={self.heads}")
         if self.cl_temperature is not None and self.cl_temperature <= 0:
             raise ValueError(f"model.cl_temperature={self.cl_temperature} must be > 0")
+        if self.align_weight is not None and self.align_weight < 0:
+            raise ValueError(f"model.align_weight={self.align_weight} must be >= 0")
+        if self.semantic_neighbors < 0:
+            raise ValueError(f"model.semantic_neighbors={self.semantic_neighbors} must be >= 0")
         if self.knn_neighbors < 1 or self.knn_shrink < 0 or self.ease_l2 < 0:
             raise ValueError("model.knn_neighbors must be >= 1, knn_shrink and ease_l2 >= 0")
 
@@ -305,6 +316,9 @@ class TrainConfig:
     negatives: the items negatives are drawn from: ``all`` (the catalogue), ``warm`` (items
       with train interactions), ``auto`` (warm in cold-item splits, where held-out items must
       receive no gradient and stay unseen, else all).
+    negative_sampler: ``uniform`` or ``popularity`` (in proportion to train degree).
+    logq_correction (softmax): subtract each candidate's log sampling probability from its
+      logit (Yi et al. 2019); a constant, so no change, under uniform sampling.
     cold_user_dropout / cold_item_dropout: the share of batch rows whose user / positive item
       is scored with its edge-free embedding (``Recommender.isolated``), as a new user or item
       would be; trains inductive models for cold start (DropoutNet's idea, on the graph).
@@ -320,6 +334,8 @@ class TrainConfig:
     uniformity_weight: float = 1.0
     reject_positives: bool = True
     negatives: str = "auto"
+    negative_sampler: str = "uniform"
+    logq_correction: bool = False
     cold_user_dropout: float = 0.0
     cold_item_dropout: float = 0.0
     reg_weight: float = 1e-5
@@ -343,6 +359,7 @@ class TrainConfig:
         checks = {"optimizer": (self.optimizer, ("adam", "adamw", "sgd", "adagrad")),
                   "schedule": (self.schedule, ("constant", "cosine", "warmup_cosine")),
                   "negatives": (self.negatives, ("auto", "all", "warm")),
+                  "negative_sampler": (self.negative_sampler, ("uniform", "popularity")),
                   "select_on": (self.select_on, ("valid", "legacy_test"))}
         for key, (value, valid) in checks.items():
             if value not in valid:

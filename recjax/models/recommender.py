@@ -5,11 +5,20 @@ dot product ``user_emb[u] . item_emb[i]``. Parameter paths are stable: ``id/...`
 embeddings), ``text/...`` (text projection), ``fusion/...``, ``graph/...`` (the backbone),
 ``head/...`` (the classification offset), so freezing or per-part learning rates are regex
 rules over paths.
+
+Text-behaviour alignment (``align_weight > 0``, text_gnn with ID embeddings; RLMRec's
+contrastive variant): in training the model's views are ``((users, items), (user_text,
+item_text))``, each node's final embedding against its projected text, and the train step
+adds their InfoNCE at ``cl_weight``/``cl_temperature``, which the text_gnn builder sets from
+``align_weight`` (see :func:`with_alignment`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from recjax.config.schema import ModelConfig
@@ -67,20 +76,57 @@ class Recommender(nn.Module):
 
     def __call__(self, graph: RecGraph, features: Features | None = None, train: bool = False,
                  views: bool = False):
-        """``(user_emb, item_emb)``; with ``views=True`` (training) also the backbone's two
-        contrastive views ``((users_1, items_1), (users_2, items_2))`` or None."""
+        """``(user_emb, item_emb)``; with ``views=True`` (training) also two contrastive
+        views ``((users_1, items_1), (users_2, items_2))``: the backbone's, the final
+        embeddings and the projected text when aligning (:attr:`aligns`), or None."""
         if (graph.num_users, graph.num_items) != (self.num_users, self.num_items):
             raise ValueError(f"the graph has {graph.num_users} users and {graph.num_items} "
                              f"items, the model {self.num_users} and {self.num_items}")
-        users, items = self.inputs_of(features or Features())
+        features = features or Features()
+        users, items = self.inputs_of(features)
         self.head()  # created with the rest at init; used by the classification loss
         h0 = jnp.concatenate([users, items], axis=0)
         if not views:
             return self._split(self.graph(graph, h0, train))
         h, pair = self.graph(graph, h0, train, views=True)
+        user_emb, item_emb = self._split(h)
+        if self.aligns:
+            if pair is not None:
+                raise ValueError(f"backbone {self.backbone!r} has contrastive views of its own; "
+                                 f"model.align_weight would replace them (set it to 0)")
+            if user_emb.shape[-1] != self.cfg.dim:
+                raise ValueError(f"model.align_weight needs final embeddings of size model.dim="
+                                 f"{self.cfg.dim}; combine={self.cfg.combine!r} makes "
+                                 f"{user_emb.shape[-1]}")
+            return user_emb, item_emb, ((user_emb, item_emb), self.text_views(graph, features))
         if pair is not None:
             pair = tuple(self._split(v) for v in pair)
-        return (*self._split(h), pair)
+        return user_emb, item_emb, pair
+
+    @property
+    def aligns(self) -> bool:
+        """Whether training aligns final embeddings with projected text (``align_weight``)."""
+        return self.use_id and self.use_text and bool(self.cfg.align_weight)
+
+    def text_views(self, graph: RecGraph, features: Features):
+        """The text view ``([num_users, dim], [num_items, dim])``: each node's projected LM
+        vector. A user without text of their own (no ``user_text``) gets the mean projected
+        text of their train items, the profile their history describes."""
+        t_items = self.text(features.item_text)
+        if features.user_text is not None:
+            t_users = self.text(features.user_text)
+        else:
+            # Edges item -> user; item-item edges (receivers >= num_users) are dropped.
+            to_user = (graph.receivers < graph.num_users) & (graph.senders >= graph.num_users)
+            rows = jnp.clip(graph.senders - graph.num_users, 0, self.num_items - 1)
+            sums = jax.ops.segment_sum(jnp.where(to_user[:, None], t_items[rows], 0.0),
+                                       jnp.where(to_user, graph.receivers, 0),
+                                       num_segments=self.num_users)
+            counts = jax.ops.segment_sum(to_user.astype(jnp.float32),
+                                         jnp.where(to_user, graph.receivers, 0),
+                                         num_segments=self.num_users)
+            t_users = sums / jnp.maximum(counts, 1.0)[:, None]
+        return t_users, t_items
 
     def _split(self, h):
         return h[: self.num_users], h[self.num_users:]
@@ -150,11 +196,34 @@ def _mf(cfg, num_users, num_items):
     return Recommender(cfg, num_users, num_items, use_id=True, use_text=False, backbone="none")
 
 
+ALIGN_TEMPERATURE = 0.2
+
+
+def with_alignment(cfg: ModelConfig) -> ModelConfig:
+    """``cfg`` with the train step's contrastive weight and temperature taken from
+    ``align_weight`` (the step adds ``cl_weight * InfoNCE(views)`` at ``cl_temperature``; an
+    unset temperature becomes :data:`ALIGN_TEMPERATURE`). Alignment needs ID embeddings, and
+    a backbone with contrastive views of its own (SimGCL, XSimGCL) would have one of the two
+    terms silently dropped, so both fail here."""
+    if not cfg.align_weight:
+        return cfg
+    if cfg.inductive:
+        raise ValueError("model.align_weight aligns ID-based embeddings with text; an "
+                         "inductive text_gnn has no ID embeddings (set inductive=false)")
+    if "cl_weight" in BACKBONES[cfg.backbone].defaults:
+        raise ValueError(f"backbone {cfg.backbone!r} has contrastive views of its own; "
+                         f"model.align_weight cannot be combined with it (use another "
+                         f"backbone or align_weight=0)")
+    return dataclasses.replace(cfg, cl_weight=cfg.align_weight,
+                               cl_temperature=cfg.cl_temperature or ALIGN_TEMPERATURE)
+
+
 @register_model("text_gnn", "ID embeddings fused with projected LM vectors (or text only "
-                "with inductive), then any backbone", uses_text=True)
+                "with inductive), then any backbone", uses_text=True,
+                defaults={"align_weight": 0.0})
 def _text_gnn(cfg, num_users, num_items):
-    return Recommender(cfg, num_users, num_items, use_id=not cfg.inductive, use_text=True,
-                       backbone=cfg.backbone)
+    return Recommender(with_alignment(cfg), num_users, num_items, use_id=not cfg.inductive,
+                       use_text=True, backbone=cfg.backbone)
 
 
 def drop_id_rows(params, user_ids=(), item_ids=()):

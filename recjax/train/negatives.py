@@ -11,6 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from recjax.config.schema import TrainConfig
 from recjax.graph import RecGraph
 
 
@@ -55,7 +56,7 @@ def uniform_items(key, shape, graph: RecGraph, warm_only: bool = False):
     their traced count."""
     if not warm_only:
         return jax.random.randint(key, shape, 0, graph.num_items)
-    warm = graph.degree[graph.num_users:] > 0
+    warm = item_popularity(graph) > 0  # user edges only: text item-item edges do not warm
     ids = jnp.nonzero(warm, size=graph.num_items, fill_value=0)[0]
     count = jnp.maximum(jnp.sum(warm), 1)
     return ids[jax.random.randint(key, shape, 0, count)]
@@ -74,4 +75,59 @@ def sample_negatives(key, graph: RecGraph, users, num: int, reject: bool = False
         bad = is_train_positive(graph, u, draw)
         fresh = uniform_items(jax.random.fold_in(key, t + 1), shape, graph, warm_only)
         draw = jnp.where(bad, fresh, draw)
+    return draw
+
+
+def item_popularity(graph: RecGraph):
+    """``[num_items]`` float32: each item's number of train edges from users (its train degree
+    in the user-item graph; item-item edges, where the graph has them, are not counted)."""
+    from_user = (graph.senders < graph.num_users) & (graph.receivers >= graph.num_users)
+    items = jnp.clip(graph.receivers - graph.num_users, 0, graph.num_items - 1)
+    return jax.ops.segment_sum(from_user.astype(jnp.float32), items,
+                               num_segments=graph.num_items)
+
+
+def sampling_log_prob(graph: RecGraph, sampler: str, warm_only: bool = False):
+    """``[num_items]``: the log-probability that one draw of ``sampler`` is each item, the
+    ``log Q`` of the sampled-softmax correction. Items it never draws get 0, not ``-inf``:
+    they never appear as negatives, and a padded row's positive must stay finite (its loss is
+    masked by multiplication, and ``inf * 0`` is NaN)."""
+    if sampler == "popularity":
+        pop = item_popularity(graph)
+        drawn = pop > 0
+        log_p = jnp.log(jnp.where(drawn, pop, 1.0)) - jnp.log(jnp.maximum(jnp.sum(pop), 1.0))
+    elif warm_only:
+        drawn = item_popularity(graph) > 0
+        log_p = -jnp.log(jnp.maximum(jnp.sum(drawn), 1).astype(jnp.float32))
+    else:
+        return jnp.full((graph.num_items,), -jnp.log(graph.num_items), jnp.float32)
+    return jnp.where(drawn, log_p, 0.0)
+
+
+def draw_items(key, shape, graph: RecGraph, sampler: str = "uniform", warm_only: bool = False):
+    """Item ids of ``shape`` from ``sampler``: ``uniform`` over the catalogue (or its warm
+    items), or ``popularity`` in proportion to train degree (by inverse CDF: one binary search
+    per draw; items without train edges are never drawn, so warm-only holds by itself)."""
+    if sampler == "uniform":
+        return uniform_items(key, shape, graph, warm_only)
+    cdf = jnp.cumsum(item_popularity(graph))
+    target = jax.random.uniform(key, shape, maxval=cdf[-1])
+    return jnp.minimum(jnp.searchsorted(cdf, target, side="right"), graph.num_items - 1)
+
+
+def sample_items(key, graph: RecGraph, users, num: int, cfg: TrainConfig, warm_only: bool):
+    """``[batch, num]`` negatives from ``cfg.negative_sampler``; with ``reject_positives`` a
+    draw that hits a train positive of its user is redrawn, up to 4 times (as
+    :func:`recjax.train.negatives.sample_negatives` does for uniform draws, which it serves)."""
+    if cfg.negative_sampler == "uniform":
+        return sample_negatives(key, graph, users, num, cfg.reject_positives,
+                                warm_only=warm_only)
+    shape = users.shape + (num,)
+    draw = draw_items(key, shape, graph, cfg.negative_sampler, warm_only)
+    if cfg.reject_positives:
+        u = jnp.broadcast_to(users[..., None], shape)
+        for t in range(4):
+            fresh = draw_items(jax.random.fold_in(key, t + 1), shape, graph,
+                               cfg.negative_sampler, warm_only)
+            draw = jnp.where(is_train_positive(graph, u, draw), fresh, draw)
     return draw

@@ -19,7 +19,13 @@ import jax.numpy as jnp
 from recjax.config.schema import TrainConfig
 from recjax.graph import RecGraph
 from recjax.train import losses
-from recjax.train.negatives import is_train_positive, sample_negatives, uniform_items
+from recjax.train.negatives import (
+    draw_items,
+    is_train_positive,
+    item_popularity,
+    sample_items,
+    sampling_log_prob,
+)
 
 CLASSIFICATION_METRICS = ("auc", "accuracy", "logloss")
 
@@ -84,17 +90,17 @@ class Objective:
 
 @register_objective("bpr")
 class BPR(Objective):
-    """``-log sigmoid(u.pos - u.neg)`` with one uniform negative per row."""
+    """``-log sigmoid(u.pos - u.neg)`` with one negative per row (``negative_sampler``)."""
 
     parts = ("bpr",)
-    hyperparameters = ("num_negatives", "reject_positives", "negatives", "reg_weight")
+    hyperparameters = ("num_negatives", "reject_positives", "negatives", "negative_sampler",
+                       "reg_weight")
 
     def negatives(self, cfg):
         return "per_row"
 
     def loss(self, x):
-        neg = sample_negatives(x.key, x.graph, x.users, 1, x.cfg.reject_positives,
-                               warm_only=x.warm)[:, 0]
+        neg = sample_items(x.key, x.graph, x.users, 1, x.cfg, x.warm)[:, 0]
         return {"bpr": losses.bpr_loss(x.u, x.pos, x.item_emb[neg], x.mask)}, neg
 
 
@@ -102,11 +108,21 @@ class BPR(Objective):
 class SampledSoftmax(Objective):
     """Sampled softmax / InfoNCE at ``temperature``: per-row negatives, or one set shared by
     the batch (a ``[batch, k]`` matmul instead of a ``[batch, k, dim]`` gather), plus the
-    batch's other positives with ``in_batch_negatives``."""
+    batch's other positives with ``in_batch_negatives``. Negatives come from
+    ``negative_sampler`` (``uniform`` or ``popularity``).
+
+    ``logq_correction`` subtracts from every logit (the positive's, the negatives' and the
+    in-batch ones) the log-probability ``log Q(item)`` that the sampler draws that item (Yi et
+    al., RecSys 2019, "Sampling-bias-corrected neural modeling"), so the sampled loss estimates
+    the full softmax without favouring what is drawn often. For uniform draws it is a constant
+    shift and changes nothing. The batch's own positives are drawn in proportion to
+    popularity, so with ``in_batch_negatives`` the correction matches them under the
+    ``popularity`` sampler only. Rejected positives make ``Q`` approximate per row."""
 
     parts = ("softmax",)
     hyperparameters = ("num_negatives", "shared_negatives", "in_batch_negatives",
-                       "temperature", "reject_positives", "negatives", "reg_weight")
+                       "temperature", "reject_positives", "negatives", "negative_sampler",
+                       "logq_correction", "reg_weight")
 
     def negatives(self, cfg):
         return "shared" if cfg.shared_negatives else "per_row"
@@ -114,18 +130,42 @@ class SampledSoftmax(Objective):
     def loss(self, x):
         cfg, t = x.cfg, x.hp["temperature"]
         if cfg.shared_negatives:
-            neg = uniform_items(x.key, (cfg.num_negatives,), x.graph, x.warm)
+            neg = draw_items(x.key, (cfg.num_negatives,), x.graph, cfg.negative_sampler, x.warm)
             drop = neg[None, :] == x.items[:, None]
             if cfg.reject_positives:
                 drop |= is_train_positive(x.graph, x.users[:, None], neg[None, :])
-            value = losses.softmax_loss(x.u, x.pos, x.item_emb[neg], x.mask, t,
-                                        cfg.in_batch_negatives, x.items, neg_mask=drop)
-            return {"softmax": value}, None
-        neg = sample_negatives(x.key, x.graph, x.users, cfg.num_negatives,
-                               cfg.reject_positives, warm_only=x.warm)
+        else:
+            neg = sample_items(x.key, x.graph, x.users, cfg.num_negatives, cfg, x.warm)
+            drop = None
+        logq = {}
+        if cfg.logq_correction:
+            log_q = sampling_log_prob(x.graph, cfg.negative_sampler, x.warm)
+            logq = {"pos_logq": log_q[x.items], "neg_logq": log_q[neg]}
         value = losses.softmax_loss(x.u, x.pos, x.item_emb[neg], x.mask, t,
-                                    cfg.in_batch_negatives, x.items)
-        return {"softmax": value}, neg[:, 0]
+                                    cfg.in_batch_negatives, x.items, neg_mask=drop, **logq)
+        return {"softmax": value}, None if cfg.shared_negatives else neg[:, 0]
+
+
+@register_objective("full_softmax")
+class FullSoftmax(Objective):
+    """Softmax over the whole catalogue at ``temperature``: every item is a negative except
+    the row's own positive (the target) and, with ``reject_positives``, the user's other train
+    positives; warm-only negatives leave out the items without train edges. Exact where the
+    sampled softmax estimates, at the cost of a ``[batch, num_items]`` score matrix."""
+
+    parts = ("softmax",)
+    hyperparameters = ("temperature", "reject_positives", "negatives", "reg_weight")
+
+    def loss(self, x):
+        catalogue = jnp.arange(x.graph.num_items)
+        drop = catalogue[None, :] == x.items[:, None]
+        if x.cfg.reject_positives:
+            drop |= is_train_positive(x.graph, x.users[:, None], catalogue[None, :])
+        if x.warm:
+            drop |= (item_popularity(x.graph) <= 0)[None, :]
+        value = losses.softmax_loss(x.u, x.pos, x.item_emb, x.mask, x.hp["temperature"],
+                                    neg_mask=drop)
+        return {"softmax": value}, None
 
 
 @register_objective("directau")

@@ -1,6 +1,8 @@
 """Objectives (registry, DirectAU, InfoNCE), warm-only negatives in cold splits, SimGCL's
 contrastive term in the step."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,9 +16,18 @@ from recjax.graph import build_graph
 from recjax.models import build_model
 from recjax.train import losses
 from recjax.train.loop import epoch_batches, fit, warm_negatives
-from recjax.train.negatives import sample_negatives, uniform_items
-from recjax.train.objectives import OBJECTIVES, get_objective
-from recjax.train.step import compute_loss
+from recjax.train.negatives import (
+    draw_items,
+    is_train_positive,
+    item_popularity,
+    sample_items,
+    sample_negatives,
+    sampling_log_prob,
+    uniform_items,
+)
+from recjax.train.objectives import OBJECTIVES, LossInputs, get_objective
+from recjax.train.step import compute_loss, hyperparameters
+from tests.conftest import make_interactions
 
 rng = np.random.default_rng(0)
 
@@ -26,7 +37,7 @@ def unit(x):
 
 
 def test_registry_declares_each_objective():
-    assert sorted(OBJECTIVES) == ["bce", "bpr", "directau", "softmax"]
+    assert sorted(OBJECTIVES) == ["bce", "bpr", "directau", "full_softmax", "softmax"]
     assert get_objective("bce").metrics() == ("auc", "accuracy", "logloss")
     assert get_objective("bpr").metrics() == ()
     assert get_objective("softmax").negatives(TrainConfig(shared_negatives=True)) == "shared"
@@ -118,3 +129,162 @@ def test_simgcl_step_adds_the_contrastive_term(cold):
     _, parts = compute_loss(directau, TrainConfig(loss="directau", reg_weight=0.0), params, g,
                             batch, None, jax.random.key(1))
     assert sorted(parts) == ["align", "uniform"]
+
+
+def tiny_graph():
+    """4 users x 6 items; item 5 has no train edge (cold)."""
+    users = np.array([0, 0, 1, 1, 2, 3, 3, 3])
+    items = np.array([0, 1, 1, 2, 3, 0, 2, 4])
+    return build_graph(make_interactions(users, items, num_users=4, num_items=6))
+
+
+def loss_inputs(g, cfg, users, items, mask, item_emb, u, key=0, warm=False):
+    users, items = jnp.asarray(users), jnp.asarray(items)
+    return LossInputs(cfg, hyperparameters(cfg), g, users, items, jnp.zeros(len(users)),
+                      jnp.asarray(mask), jnp.asarray(u), jnp.asarray(item_emb)[items],
+                      jnp.asarray(item_emb), 0.0, jax.random.key(key), warm)
+
+
+def full_softmax_reference(g, users, items, mask, u, item_emb, t, warm):
+    pos_table = np.asarray(g.positives)
+    warm_items = np.asarray(g.degree)[g.num_users:] > 0
+    rows = []
+    for b in np.nonzero(mask)[0]:
+        logits = u[b] @ item_emb.T / t
+        keep = ~pos_table[users[b]]
+        if warm:
+            keep &= warm_items
+        keep[items[b]] = False
+        target = logits[items[b]]
+        rows.append(np.log(np.exp(target) + np.exp(logits[keep]).sum()) - target)
+    return np.mean(rows)
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_full_softmax_against_numpy_and_padding(warm):
+    g = tiny_graph()
+    item_emb = rng.normal(size=(6, 4)).astype(np.float32)
+    users, items = np.array([0, 1, 3, 2]), np.array([1, 2, 4, 3])
+    u = rng.normal(size=(4, 4)).astype(np.float32)
+    mask = np.array([1, 1, 1, 1], bool)
+    cfg = TrainConfig(loss="full_softmax", temperature=0.5)
+    obj = get_objective("full_softmax")
+    parts, neg = obj.loss(loss_inputs(g, cfg, users, items, mask, item_emb, u, warm=warm))
+    assert neg is None and obj.negatives(cfg) == "none"
+    expected = full_softmax_reference(g, users, items, mask, u, item_emb, 0.5, warm)
+    assert float(parts["softmax"]) == pytest.approx(expected, rel=1e-5)
+    # Two padded rows (any ids, any embeddings) change nothing.
+    pad_u = np.concatenate([u, rng.normal(size=(2, 4)).astype(np.float32) * 50])
+    padded = loss_inputs(g, cfg, np.r_[users, 0, 3], np.r_[items, 5, 0],
+                         np.r_[mask, False, False], item_emb, pad_u, warm=warm)
+    assert float(obj.loss(padded)[0]["softmax"]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_full_softmax_without_dense_positives_table_agrees():
+    """The CSR membership path (no dense table) masks the same positives."""
+    g = tiny_graph()
+    csr = dataclasses.replace(g, positives=None)
+    item_emb = rng.normal(size=(6, 4)).astype(np.float32)
+    u = rng.normal(size=(3, 4)).astype(np.float32)
+    cfg = TrainConfig(loss="full_softmax")
+    args = ([0, 3, 1], [0, 2, 1], [True, True, True], item_emb, u)
+    obj = get_objective("full_softmax")
+    a = float(obj.loss(loss_inputs(g, cfg, *args))[0]["softmax"])
+    b = float(obj.loss(loss_inputs(csr, cfg, *args))[0]["softmax"])
+    assert a == pytest.approx(b, rel=1e-6)
+
+
+def test_popularity_sampler_frequencies_match_train_degrees():
+    g = tiny_graph()
+    degree = np.array([2, 2, 2, 1, 1, 0], np.float32)  # train users per item
+    np.testing.assert_array_equal(np.asarray(item_popularity(g)), degree)
+    draws = np.asarray(draw_items(jax.random.key(0), (40000,), g, "popularity"))
+    freq = np.bincount(draws, minlength=6) / len(draws)
+    np.testing.assert_allclose(freq, degree / degree.sum(), atol=0.01)
+    assert freq[5] == 0  # an item without train edges is never drawn
+    log_q = np.asarray(sampling_log_prob(g, "popularity"))
+    np.testing.assert_allclose(log_q[:5], np.log(degree[:5] / degree.sum()), rtol=1e-6)
+    assert np.isfinite(log_q).all()  # a padded row's (cold) positive stays finite
+
+
+def logq_reference(u, pos, negs, mask, t, log_q, items, neg_ids):
+    rows = []
+    for b in np.nonzero(mask)[0]:
+        target = u[b] @ pos[b] / t - log_q[items[b]]
+        others = negs @ u[b] / t - log_q[neg_ids]
+        rows.append(np.log(np.exp(target) + np.exp(others).sum()) - target)
+    return np.mean(rows)
+
+
+def test_logq_correction_against_numpy_and_no_op_when_uniform():
+    g = tiny_graph()
+    item_emb = rng.normal(size=(6, 4)).astype(np.float32)
+    users, items = np.array([0, 1, 2, 3]), np.array([0, 1, 3, 4])
+    u = rng.normal(size=(4, 4)).astype(np.float32)
+    mask = np.array([1, 1, 1, 0], bool)
+    kw = dict(loss="softmax", num_negatives=8, shared_negatives=True, reject_positives=False,
+              temperature=0.3)
+    obj = get_objective("softmax")
+
+    def value(**extra):
+        cfg = TrainConfig(**kw, **extra)
+        return float(obj.loss(loss_inputs(g, cfg, users, items, mask, item_emb, u))[0]["softmax"])
+
+    for shared in (True, False):  # uniform: a constant shift of every logit, no change
+        kw["shared_negatives"] = shared
+        assert value(logq_correction=True) == pytest.approx(value(), rel=1e-5)
+    kw["shared_negatives"] = True
+    # Popularity: the same draws as the objective's (same key), corrected by hand.
+    neg_ids = np.asarray(draw_items(jax.random.key(0), (8,), g, "popularity"))
+    pop = np.array([2, 2, 2, 1, 1, 0], np.float64)
+    log_q = np.log(np.maximum(pop, 1e-30) / pop.sum())
+    # Draws that equal the row's positive are dropped (accidental hits).
+    expected = []
+    for b in np.nonzero(mask)[0]:
+        keep = neg_ids != items[b]
+        expected.append(logq_reference(u[b:b + 1], item_emb[items][b:b + 1],
+                                       item_emb[neg_ids[keep]], [True], 0.3, log_q,
+                                       items[b:b + 1], neg_ids[keep]))
+    corrected = value(logq_correction=True, negative_sampler="popularity")
+    assert corrected == pytest.approx(np.mean(expected), rel=1e-5)
+    assert corrected != pytest.approx(value(negative_sampler="popularity"), rel=1e-3)
+
+
+def test_popularity_negatives_reject_positives_and_train(cold):
+    ds, sp, g = cold
+    batch = {k: jnp.asarray(v[0]) for k, v in epoch_batches(sp.train, 128, 0, 1).items()}
+    cfg = TrainConfig(negative_sampler="popularity", num_negatives=16)
+    negs = sample_items(jax.random.key(0), g, batch["users"], 16, cfg, False)
+    hit = np.asarray(is_train_positive(g, batch["users"][:, None], negs))
+    assert hit.mean() < 0.01
+    assert not np.isin(np.asarray(negs), sp.cold_item_ids).any()
+    model = build_model(ModelConfig(name="mf", dim=8), ds.num_users, ds.num_items)
+    params = model.init(jax.random.key(0), g)
+    for loss, extra in (("bpr", {}), ("softmax", {"logq_correction": True}),
+                        ("softmax", {"logq_correction": True, "shared_negatives": True,
+                                     "in_batch_negatives": True}),
+                        ("full_softmax", {})):
+        cfg = TrainConfig(loss=loss, negative_sampler="popularity", num_negatives=8, **extra)
+        def total(p, cfg=cfg):
+            return compute_loss(model, cfg, p, g, batch, None, jax.random.key(1),
+                                warm_negatives=True)[0]
+
+        value, grads = jax.value_and_grad(total)(params)
+        assert np.isfinite(float(value)), (loss, extra)
+        cold_rows = np.asarray(grads["params"]["id"]["item"]["embedding"])[sp.cold_item_ids]
+        assert not cold_rows.any(), (loss, extra)  # warm-only: cold items get no gradient
+
+
+def test_text_edges_do_not_make_cold_items_warm(cold):
+    """Semantic item-item edges give held-out items a degree; they must still never be drawn
+    as negatives (warm = has train interactions)."""
+    _, sp, _ = cold
+    cold_ids = sp.cold_item_ids
+    warm_ids = np.setdiff1d(np.arange(sp.train.num_items), cold_ids)
+    edges = np.stack([cold_ids, warm_ids[: len(cold_ids)]], axis=1)
+    g = build_graph(sp.train, item_edges=edges)
+    assert np.all(np.asarray(g.degree)[sp.train.num_users + cold_ids] > 0)
+    draws = np.asarray(uniform_items(jax.random.key(0), (20000,), g, warm_only=True))
+    assert not np.isin(draws, cold_ids).any()
+    log_q = np.asarray(sampling_log_prob(g, "uniform", warm_only=True))
+    assert np.all(log_q[cold_ids] == 0) and np.allclose(log_q[warm_ids], -np.log(len(warm_ids)))
