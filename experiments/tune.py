@@ -68,7 +68,7 @@ def main(argv=None) -> None:
     result = yaml.safe_load((out / "optimization_results.yaml").read_text())
     best, value = result["best_params"], float(result["best_value"])
     trials = args.trials or OmegaConf.load(space.parent / "tune_base.yaml").n_trials
-    note = (f"({trials} TPE trials, sampler seed 2020, best valid NDCG@10 {value:.4f}; "
+    note = (f"({trials} Optuna trials, sampler seed 2020, best valid NDCG@10 {value:.4f}; "
             f"python -m experiments.tune {args.experiment})")
     print(f"best valid NDCG@10 {value:.4f} with {best}")
     if not args.dry_run:

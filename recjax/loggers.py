@@ -69,7 +69,13 @@ class RunLoggers:
         unknown = sorted(set(names) - set(LOGGERS))
         if unknown:
             raise ValueError(f"run.loggers: unknown {unknown}; valid: {sorted(LOGGERS)}")
-        self.loggers = [LOGGERS[n](Path(run_dir), config, name, project) for n in names]
+        self.loggers = []
+        try:
+            for n in names:
+                self.loggers.append(LOGGERS[n](Path(run_dir), config, name, project))
+        except BaseException:
+            self.close()  # the ones already open (e.g. TensorBoard before a missing wandb)
+            raise
 
     def on_epoch(self, record: dict) -> None:
         for logger in self.loggers:
@@ -78,6 +84,13 @@ class RunLoggers:
     def finish(self, metrics: dict, step: int) -> None:
         flat = {f"final/{part}/{k}": v for part, values in metrics.items()
                 for k, v in values.items()}
+        try:
+            for logger in self.loggers:
+                logger.log(flat, step)
+        finally:
+            self.close()
+
+    def close(self) -> None:
         for logger in self.loggers:
-            logger.log(flat, step)
             logger.close()
+        self.loggers = []

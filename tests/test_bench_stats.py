@@ -164,7 +164,7 @@ def test_write_leaderboard_files(tmp_path):
     assert all(p.exists() for p in paths.values())
     md = paths["markdown"].read_text()
     assert "**ease** leads on valid ndcg@10" in md
-    assert "gnn, differs from the best baseline (ease) by +0.0400" in md
+    assert "gnn, vs the best baseline (ease): +0.0400 test ndcg@10 (mean paired difference" in md
     assert "deadbeef" in md
     with open(paths["csv"]) as f:
         rows = list(csv.DictReader(f))
@@ -179,3 +179,54 @@ def test_suite_validation():
         Suite("s", (SuiteEntry("a"),), (1,))
     with pytest.raises(ValueError, match="split_seeds"):
         Suite("s", (SuiteEntry("a", "smoke"),), ())
+
+
+def _row(name, baseline, test_by_split, valid=0.3):
+    from recjax.bench import Row
+
+    vals = list(test_by_split.values())
+    from recjax.bench import mean_std
+
+    return Row(entry=name, baseline=baseline, runs=len(vals), expected=len(vals),
+               valid=(valid, 0.0), test=mean_std(vals), test_second=(0.0, 0.0),
+               seconds_per_epoch=1.0, time_to_best=1.0, best_epoch=(1.0, 0.0), epochs=1.0,
+               parameters=None, peak_rss_mb=1.0, test_by_split=test_by_split)
+
+
+def _paired(model, base):
+    import statistics
+
+    shared = sorted(set(model.test_by_split) & set(base.test_by_split))
+    diffs = [model.test_by_split[s] - base.test_by_split[s] for s in shared]
+    model.pairs, model.delta_test = len(shared), statistics.fmean(diffs)
+    model.delta_std = statistics.stdev(diffs) if len(diffs) > 1 else float("nan")
+    model.p_value = paired_t_test([model.test_by_split[s] for s in shared],
+                                  [base.test_by_split[s] for s in shared])[1]
+
+
+@pytest.mark.parametrize("offsets, word", [
+    ([0.004, 0.0041, 0.0039, 0.0042, 0.0038], "**better**"),   # small but consistent
+    ([-0.03, -0.031, -0.029, -0.03, -0.032], "**worse**"),
+    ([0.01, -0.012, 0.004, -0.006, 0.003], "**tie**"),          # noise around zero
+])
+def test_verdict_decides_on_paired_differences(offsets, word):
+    from recjax.bench import verdict
+
+    # A large between-split spread that pairing removes: the pooled std would call all a tie.
+    base_scores = {2020 + i: 0.30 + 0.02 * i for i in range(5)}
+    base = _row("ease", True, base_scores, valid=0.27)
+    model = _row("gnn", False, {s: v + o for (s, v), o in zip(base_scores.items(), offsets)},
+                 valid=0.28)
+    _paired(model, base)
+    text = verdict([model, base], "ease", "ndcg@10")
+    assert word in text and text.count("**") == 4, text
+
+
+def test_verdict_with_one_split_seed_is_undetermined():
+    from recjax.bench import verdict
+
+    base = _row("ease", True, {2020: 0.33}, valid=0.27)
+    model = _row("mf", False, {2020: 0.29}, valid=0.26)
+    _paired(model, base)
+    text = verdict([base, model], "ease", "ndcg@10")
+    assert "**undetermined**" in text and "tie" not in text

@@ -79,8 +79,6 @@ def load_runs(out_dir: str | Path, jobs: Sequence[Job]) -> list[dict]:
     return [read_run(Path(out_dir) / j.rel_dir, j) for j in jobs]
 
 
-
-
 def per_split(runs: Sequence[dict], part: str, metric: str) -> dict[int, float]:
     """Split seed -> mean over training seeds of ``part``/``metric`` (finished runs only)."""
     by_seed: dict[int, list[float]] = {}
@@ -107,6 +105,7 @@ class Row:
     peak_rss_mb: float
     # Against the best baseline over shared split seeds: mean paired test difference, p, n.
     delta_test: float = math.nan
+    delta_std: float = math.nan  # sample std of the paired per-split differences
     p_value: float = math.nan
     pairs: int = 0
     valid_by_split: dict = field(default_factory=dict, repr=False)
@@ -151,7 +150,9 @@ def leaderboard(runs: Sequence[dict], suite: Suite) -> tuple[list[Row], str | No
                 continue
             a = [r.test_by_split[s] for s in shared]
             b = [best.test_by_split[s] for s in shared]
-            r.delta_test = statistics.fmean(a) - statistics.fmean(b)
+            diffs = [x - y for x, y in zip(a, b, strict=True)]
+            r.delta_test = statistics.fmean(diffs)
+            r.delta_std = statistics.stdev(diffs) if len(diffs) > 1 else math.nan
             r.p_value = paired_t_test(a, b)[1]
     return rows, best.entry if best else None
 
@@ -179,21 +180,23 @@ def verdict(rows: Sequence[Row], best_baseline: str | None, metric: str) -> str:
     if not challengers:
         return " ".join(out)
     top = challengers[0]  # the best non-baseline on valid
-    spread = max(top.test[1], base.test[1])
-    gap = top.delta_test if not math.isnan(top.delta_test) else top.test[0] - base.test[0]
-    p = (f"paired t-test over {top.pairs} split seeds p = {top.p_value:.3g}"
-         if not math.isnan(top.p_value) else
-         f"no p-value ({top.pairs} shared split seed(s); the test needs two)")
-    within = abs(gap) <= spread
-    tie = within or math.isnan(top.p_value) or top.p_value >= 0.05
-    out.append(f"The best non-baseline on valid, {top.entry}, differs from the best baseline "
-               f"({best_baseline}) by {gap:+.4f} test {metric}, "
-               f"{'within' if within else 'larger than'} the seed spread (std {spread:.4f}); "
-               f"{p}: " + ("a **tie**." if tie else
-                           f"{top.entry} is **{'better' if gap > 0 else 'worse'}**."))
+    head = f"The best non-baseline on valid, {top.entry}, vs the best baseline ({best_baseline})"
+    if top.pairs < 2:
+        # One shared split: the spread over training seeds says nothing about another split.
+        gap = top.test[0] - base.test[0]
+        out.append(f"{head}: {gap:+.4f} test {metric} on {top.pairs} shared split seed(s); "
+                   f"**undetermined** (a paired test needs two or more split seeds).")
+        return " ".join(out)
+    # Decided on the paired differences over split seeds (what the two runs share), not on
+    # the pooled spread, which also holds the between-split variance pairing removes.
+    significant = top.p_value < 0.05 and abs(top.delta_test) > top.delta_std
+    out.append(f"{head}: {top.delta_test:+.4f} test {metric} (mean paired difference over "
+               f"{top.pairs} split seeds, std {top.delta_std:.4f}; paired t-test p = "
+               f"{top.p_value:.3g}): " + (
+                   f"{top.entry} is **{'better' if top.delta_test > 0 else 'worse'}**."
+                   if significant else "a **tie** (the gap is not larger than its spread, "
+                   "or p >= 0.05)."))
     return " ".join(out)
-
-
 
 
 def _pm(ms: tuple[float, float]) -> str:

@@ -81,6 +81,9 @@ def resolve_config(cfg: ModelConfig) -> ModelConfig:
     defaults = {**BACKBONES[backbone].defaults, **spec.defaults, "backbone": backbone}
     fills = {f.name: defaults[f.name] for f in dataclasses.fields(cfg)
              if getattr(cfg, f.name) is None and f.name in defaults}
+    if cfg.align_weight and not spec.uses_text:
+        raise ValueError(f"model.align_weight aligns text with behaviour; model {cfg.name!r} "
+                         f"reads no text (use text_gnn)")
     return dataclasses.replace(cfg, backbone=backbone, **fills)
 
 

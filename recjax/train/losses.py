@@ -28,29 +28,29 @@ def l2_reg(mask, *embeddings):
 
 
 def softmax_loss(u, pos, negs, mask, temperature: float, in_batch: bool = False, items=None,
-                 neg_mask=None, pos_logq=None, neg_logq=None):
+                 neg_mask=None, neg_logq=None, batch_logq=None):
     """Sampled softmax / InfoNCE: the positive against ``negs`` — per row ``[batch, k, dim]``
     or shared by the batch ``[k, dim]`` (the whole catalogue for the full softmax) — and,
     with ``in_batch``, against the other rows' positives (rows sharing the positive item are
     not counted as negatives). ``neg_mask [batch, k]`` drops negatives (e.g. the user's own
     positives). Scores are divided by ``temperature``.
 
-    ``pos_logq [batch]`` and ``neg_logq`` (shaped as the negatives' scores, ``[batch, k]`` or
-    ``[k]``) are the log sampling probabilities of the positives and negatives: given, they
-    are subtracted from the scaled logits (log-Q correction); an in-batch column is row j's
-    positive, so it takes ``pos_logq[j]``."""
+    Log-Q correction (sampled softmax as an estimate of the full one: Bengio & Senécal; Yi et
+    al., 2019 for in-batch items): ``neg_logq`` (shaped as the negatives' scores) is
+    ``log(k Q(item))`` of each drawn negative and ``batch_logq [batch]`` ``log(B Q(item))`` of
+    each row's positive as an in-batch column; they are subtracted from those logits after the
+    temperature. The target logit itself is never corrected."""
     s_pos = jnp.sum(u * pos, -1, keepdims=True) / temperature
     s_neg = (jnp.einsum("bd,bkd->bk", u, negs) if negs.ndim == 3 else u @ negs.T) / temperature
-    if pos_logq is not None:
-        s_pos = s_pos - pos_logq[:, None]
+    if neg_logq is not None:
         s_neg = s_neg - neg_logq
     if neg_mask is not None:
         s_neg = jnp.where(neg_mask, -jnp.inf, s_neg)
     logits = [s_pos, s_neg]
     if in_batch:
         s_batch = u @ pos.T / temperature
-        if pos_logq is not None:
-            s_batch = s_batch - pos_logq[None, :]
+        if batch_logq is not None:
+            s_batch = s_batch - batch_logq[None, :]
         same = (items[:, None] == items[None, :]) | ~mask.astype(bool)[None, :]
         logits.append(jnp.where(same, -jnp.inf, s_batch))
     logits = jnp.concatenate(logits, axis=1)

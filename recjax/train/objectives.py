@@ -111,13 +111,13 @@ class SampledSoftmax(Objective):
     batch's other positives with ``in_batch_negatives``. Negatives come from
     ``negative_sampler`` (``uniform`` or ``popularity``).
 
-    ``logq_correction`` subtracts from every logit (the positive's, the negatives' and the
-    in-batch ones) the log-probability ``log Q(item)`` that the sampler draws that item (Yi et
-    al., RecSys 2019, "Sampling-bias-corrected neural modeling"), so the sampled loss estimates
-    the full softmax without favouring what is drawn often. For uniform draws it is a constant
-    shift and changes nothing. The batch's own positives are drawn in proportion to
-    popularity, so with ``in_batch_negatives`` the correction matches them under the
-    ``popularity`` sampler only. Rejected positives make ``Q`` approximate per row."""
+    ``logq_correction`` subtracts ``log(k Q(item))`` from each of the k drawn negatives'
+    logits (``Q``: the sampler's probability of the item), so the sampled loss estimates the
+    full softmax without favouring what is drawn often; the target logit is not corrected.
+    In-batch columns (the batch's positives, drawn in proportion to popularity) take
+    ``log(B Q_pop(item))`` (Yi et al., RecSys 2019). Rejected positives make ``Q``
+    approximate per row. Drawn negatives that are the user's train positives (or the row's
+    own positive) are masked, per row as for the shared set."""
 
     parts = ("softmax",)
     hyperparameters = ("num_negatives", "shared_negatives", "in_batch_negatives",
@@ -136,11 +136,18 @@ class SampledSoftmax(Objective):
                 drop |= is_train_positive(x.graph, x.users[:, None], neg[None, :])
         else:
             neg = sample_items(x.key, x.graph, x.users, cfg.num_negatives, cfg, x.warm)
-            drop = None
+            # Rejection redraws a few times only: mask what still hits a positive (likely
+            # under the popularity sampler, whose draws favour the items users have).
+            drop = neg == x.items[:, None]
+            if cfg.reject_positives:
+                drop |= is_train_positive(x.graph, x.users[:, None], neg)
         logq = {}
         if cfg.logq_correction:
             log_q = sampling_log_prob(x.graph, cfg.negative_sampler, x.warm)
-            logq = {"pos_logq": log_q[x.items], "neg_logq": log_q[neg]}
+            real = jnp.maximum(jnp.sum(x.mask.astype(jnp.float32)), 1.0)
+            log_pop = sampling_log_prob(x.graph, "popularity", x.warm)
+            logq = {"neg_logq": log_q[neg] + jnp.log(float(cfg.num_negatives)),
+                    "batch_logq": log_pop[x.items] + jnp.log(real)}
         value = losses.softmax_loss(x.u, x.pos, x.item_emb[neg], x.mask, t,
                                     cfg.in_batch_negatives, x.items, neg_mask=drop, **logq)
         return {"softmax": value}, None if cfg.shared_negatives else neg[:, 0]
