@@ -3,6 +3,7 @@ its own ``recjax-train`` process; finished runs are skipped) and write the leade
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -48,6 +49,47 @@ def register() -> None:
 register()
 
 
+def job_config(job) -> dict:
+    """The configuration ``job`` trains, composed as ``experiments.train`` will compose it
+    (without the run/parallel groups, which do not change results)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from experiments.config import register as register_train_schema
+    from experiments.config import to_experiment
+    from recjax.experiment import comparable_config
+
+    register_train_schema()
+    overrides = [f"experiment={job.experiment}", f"run.name={job.entry}", *job.overrides]
+    if GlobalHydra.instance().is_initialized():  # inside recjax-bench's own Hydra app
+        cfg = compose("config", overrides=overrides)
+    else:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            cfg = compose("config", overrides=overrides)
+    return comparable_config(to_experiment(cfg))
+
+
+def stale_changes(job, run_dir: Path) -> list[str]:
+    """How a finished run's config differs from what ``job`` would train now (e.g. after
+    ``recjax-tune`` rewrote the experiment file); empty when it does not."""
+    from recjax.config.io import diff
+
+    path = run_dir / "config.json"
+    if not path.exists():
+        return []
+    old = json.loads(path.read_text())
+    old.pop("run", None)
+    old.pop("parallel", None)
+    return diff(old, job_config(job))
+
+
+def set_aside(run_dir: Path) -> Path:
+    """Move a stale run out of the suite (kept, not deleted) so the job trains afresh."""
+    dest = run_dir.with_name(f"{run_dir.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir.rename(dest)
+    return dest
+
+
 def run_suite(suite: Suite, out: Path, only=(), report_only=False, compile_cache=True) -> int:
     """Train the suite's unfinished runs one after another, then write the leaderboard;
     returns the number of runs that failed."""
@@ -57,6 +99,12 @@ def run_suite(suite: Suite, out: Path, only=(), report_only=False, compile_cache
     if compile_cache:
         env.setdefault("JAX_COMPILATION_CACHE_DIR", str(out / ".jax-cache"))
     failed = 0
+    for job in jobs:  # a finished run of another configuration is not this suite's run
+        changes = is_finished(out / job.rel_dir) and stale_changes(job, out / job.rel_dir)
+        if changes and not report_only:
+            dest = set_aside(out / job.rel_dir)
+            print(f"{job.rel_dir}: its config changed ({'; '.join(changes[:3])}); old run "
+                  f"moved to {dest.name}, training again", flush=True)
     todo = [j for j in jobs if not is_finished(out / j.rel_dir)]
     print(f"suite {suite.name}: {len(jobs)} runs, {len(jobs) - len(todo)} finished, "
           f"{0 if report_only else len(todo)} to train -> {out}", flush=True)

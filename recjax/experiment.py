@@ -126,7 +126,9 @@ def _atomic_json(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def _comparable(cfg: ExperimentConfig) -> dict:
+def comparable_config(cfg: ExperimentConfig) -> dict:
+    """The config as a dict without ``run`` and ``parallel`` (they do not change results):
+    what decides whether two runs are runs of the same configuration."""
     d = to_dict(cfg)
     d.pop("run")
     d.pop("parallel")
@@ -147,7 +149,7 @@ def check_compatible(cfg: ExperimentConfig, run_dir: Path) -> None:
         raise IncompatibleRunError(f"{path} is not valid JSON ({e})") from None
     old.pop("run", None)
     old.pop("parallel", None)
-    changes = diff(old, _comparable(cfg))
+    changes = diff(old, comparable_config(cfg))
     if changes:
         raise IncompatibleRunError(
             f"{run_dir} holds a run of another configuration ({len(changes)} difference(s): "

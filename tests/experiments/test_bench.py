@@ -103,3 +103,26 @@ def test_whole_smoke_suite(cli, tmp_path):
     valid = [float(r["valid_ndcg@10_mean"]) for r in rows]
     assert valid == sorted(valid, reverse=True)
     assert sum(r["best_baseline"] == "True" for r in rows) == 1
+
+
+def test_a_finished_run_of_another_config_is_stale(tmp_path):
+    """After recjax-tune rewrites an experiment file, a resumed suite must not keep the runs
+    of the old values: the composed config is compared with the run's config.json."""
+    import json
+
+    from experiments.bench import job_config, set_aside, stale_changes
+    from recjax.bench import Job
+
+    job = Job("lightgcn", "smoke", ("model.num_layers=1",), 1, 0)
+    run = tmp_path / job.rel_dir
+    run.mkdir(parents=True)
+    cfg = job_config(job)
+    (run / "config.json").write_text(json.dumps({**cfg, "run": {"name": "x"}}))
+    (run / "metrics.json").write_text("{}")
+    assert stale_changes(job, run) == []
+    cfg["train"]["learning_rate"] = 0.5
+    (run / "config.json").write_text(json.dumps(cfg))
+    changes = stale_changes(job, run)
+    assert len(changes) == 1 and changes[0].startswith("train.learning_rate: 0.5 != ")
+    moved = set_aside(run)
+    assert not run.exists() and (moved / "metrics.json").exists()
