@@ -9,18 +9,21 @@ import time
 import numpy as np
 
 from recjax.config.schema import CleanConfig, SplitConfig
+from recjax.data import registry
 from recjax.data.clean import EmptyDatasetError, clean
-from recjax.data.datasets import read_raw
+from recjax.data.datasets import read_raw, resolve_path
 from recjax.data.readers import DataFormatError
 from recjax.data.registry import FetchError
 from recjax.data.split import split
+from recjax.data.staging import clean_out_of_core
 from recjax.tables import format_table
 from recjax.types import Dataset, Split
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="recjax-data", description=__doc__)
-    p.add_argument("dataset", help="registered name (ml-100k, ml-1m) or a name with --path")
+    p.add_argument("dataset", help="registered name (ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, "
+                                   "amazon-2023-<Category>) or a name with --path")
     p.add_argument("--path", help="directory of atomic (<name>.inter) or MovieLens files")
     p.add_argument("--dedup", default="first", choices=["first", "last", "max_rating", "none"])
     p.add_argument("--min-rating", type=float)
@@ -33,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--num-folds", type=int, default=5)
     p.add_argument("--fold", type=int, default=0)
     p.add_argument("--cold-fraction", type=float, default=0.2)
+    p.add_argument("--out-of-core", action="store_true",
+                   help="stream the interactions through on-disk staging files (logs larger "
+                        "than memory; RecBole atomic files or ratings.csv)")
     return p
 
 
@@ -79,10 +85,15 @@ def main(argv=None) -> int:
                                 num_folds=args.num_folds, fold=args.fold,
                                 cold_fraction=args.cold_fraction)
         t0 = time.perf_counter()
-        raw = read_raw(args.dataset, args.path)
-        t1 = time.perf_counter()
-        ds = clean(raw, clean_cfg)
-        t2 = time.perf_counter()
+        if args.out_of_core:
+            directory = args.path or registry.fetch(args.dataset)
+            ds = clean_out_of_core(resolve_path(directory), args.dataset, clean_cfg)
+            t1 = t2 = time.perf_counter()
+        else:
+            raw = read_raw(args.dataset, args.path)
+            t1 = time.perf_counter()
+            ds = clean(raw, clean_cfg)
+            t2 = time.perf_counter()
         sp = split(ds.interactions, split_cfg)
         t3 = time.perf_counter()
     except (FetchError, DataFormatError, EmptyDatasetError, KeyError, ValueError,
@@ -94,7 +105,10 @@ def main(argv=None) -> int:
     print(cleaning_summary(ds), end="\n\n")
     print(f"split: {split_cfg.method} {tuple(split_cfg.ratios)} seed {split_cfg.seed}")
     print(split_summary(sp), end="\n\n")
-    print(f"time: read {t1 - t0:.2f} s, clean {t2 - t1:.2f} s, split {t3 - t2:.3f} s")
+    if args.out_of_core:
+        print(f"time: read and clean out of core {t2 - t0:.2f} s, split {t3 - t2:.3f} s")
+    else:
+        print(f"time: read {t1 - t0:.2f} s, clean {t2 - t1:.2f} s, split {t3 - t2:.3f} s")
     return 0
 
 

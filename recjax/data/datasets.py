@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 from recjax.config.schema import CleanConfig, CsvConfig, DataConfig
-from recjax.data import readers, registry
+from recjax.data import cache as data_cache
+from recjax.data import readers, registry, staging
 from recjax.data.clean import clean
 from recjax.data.split import split
 from recjax.data.synthetic import synthetic_raw
@@ -41,7 +42,10 @@ def _movielens_reader(d: Path):
     if (d / "u.data").is_file():
         return readers.read_movielens_100k
     if (d / "ratings.dat").is_file():
-        return readers.read_movielens_1m
+        return (readers.read_movielens_1m if (d / "users.dat").is_file()
+                else readers.read_movielens_10m)
+    if (d / "ratings.csv").is_file() and (d / "movies.csv").is_file():
+        return readers.read_movielens_csv
     return None
 
 
@@ -54,16 +58,24 @@ def detect_format(directory: str | os.PathLike, name: str | None = None) -> str 
     return "movielens" if _movielens_reader(d) is not None else None
 
 
-_EXPECTED = {"auto": "<name>.inter atomic files, u.data for ml-100k or ratings.dat for ml-1m",
+_EXPECTED = {"auto": "<name>.inter atomic files, u.data for ml-100k, ratings.dat for ml-1m or "
+                     "ml-10m, ratings.csv + movies.csv for ml-20m or ml-25m, or <Category>.jsonl"
+                     "[.gz] + meta_<Category>.jsonl[.gz] for Amazon Reviews 2023",
              "atomic": "{name}.inter (or exactly one *.inter file)",
-             "movielens": "u.data (ml-100k) or ratings.dat (ml-1m)"}
+             "movielens": "u.data (ml-100k) or ratings.dat (ml-1m, ml-10m) or ratings.csv + "
+                          "movies.csv (ml-20m, ml-25m)"}
 
 
 def read_directory(directory: str | os.PathLike, name: str | None = None, fmt: str = "auto",
-                   csv: CsvConfig | None = None) -> RawDataset:
+                   csv: CsvConfig | None = None, typed: bool = True) -> RawDataset:
     """Read the dataset files in ``directory`` as ``fmt`` says (see ``DataConfig.format``):
-    RecBole atomic files (``<name>.inter``), GroupLens ml-100k (``u.data``) or ml-1m
-    (``ratings.dat``), or the CSV files ``csv`` describes."""
+    RecBole atomic files (``<name>.inter``), GroupLens ml-100k (``u.data``), ml-1m / ml-10m
+    (``ratings.dat``) or ml-20m / ml-25m (``ratings.csv`` + ``movies.csv``), the CSV files
+    ``csv`` describes, or (``auto`` only) an Amazon Reviews 2023 category
+    (``<Category>.jsonl[.gz]`` + ``meta_<Category>.jsonl[.gz]``).
+
+    ``typed`` (the default) reads the interactions into typed Arrow columns (see
+    :mod:`recjax.data.readers`); ``typed=False`` keeps every cell a string."""
     if fmt not in DataConfig.FORMATS:
         raise ValueError(f"data format {fmt!r} is unknown; valid: {DataConfig.FORMATS}")
     d = resolve_path(directory)
@@ -73,15 +85,17 @@ def read_directory(directory: str | os.PathLike, name: str | None = None, fmt: s
         raise FileNotFoundError(f"{directory}: no such directory{where}")
     name = name or d.name
     if fmt == "csv":
-        return read_csv_directory(d, csv or CsvConfig(), name)
+        return read_csv_directory(d, csv or CsvConfig(), name, typed)
     if fmt in ("auto", "atomic"):
         stem = _atomic_stem(d, name)
         if stem is not None:
-            return read_atomic_renamed(d, stem)
+            return read_atomic_renamed(d, stem, typed)
     if fmt in ("auto", "movielens"):
         reader = _movielens_reader(d)
         if reader is not None:
-            return _renamed(reader(d), name)
+            return _renamed(reader(d, typed=typed), name)
+    if fmt == "auto" and readers.amazon_files(d) is not None:
+        return _renamed(readers.read_amazon_2023(d, typed=typed), name)
     present = sorted(p.name for p in d.iterdir())
     if fmt == "auto":
         raise FileNotFoundError(
@@ -95,7 +109,7 @@ def read_directory(directory: str | os.PathLike, name: str | None = None, fmt: s
 
 
 def read_csv_directory(directory: str | os.PathLike, csv: CsvConfig,
-                       name: str | None = None) -> RawDataset:
+                       name: str | None = None, typed: bool = True) -> RawDataset:
     """The CSV/TSV files ``csv`` names, relative to ``directory``."""
     d = Path(directory)
     files = {}
@@ -111,11 +125,11 @@ def read_csv_directory(directory: str | os.PathLike, csv: CsvConfig,
     return readers.read_csv_dataset(
         files["interactions"], csv.columns, items=files.get("items"),
         item_columns=csv.item_columns, users=files.get("users"), user_columns=csv.user_columns,
-        types=csv.types, delimiter=csv.delimiter, name=name or d.name)
+        types=csv.types, delimiter=csv.delimiter, name=name or d.name, typed=typed)
 
 
-def read_atomic_renamed(directory: Path, stem: str) -> RawDataset:
-    return readers.read_atomic_dataset(directory, stem, _ATOMIC_RENAME)
+def read_atomic_renamed(directory: Path, stem: str, typed: bool = True) -> RawDataset:
+    return readers.read_atomic_dataset(directory, stem, _ATOMIC_RENAME, typed)
 
 
 def _renamed(raw: RawDataset, name: str) -> RawDataset:
@@ -123,13 +137,13 @@ def _renamed(raw: RawDataset, name: str) -> RawDataset:
 
 
 def read_raw(name: str, path: str | None = None, fmt: str = "auto",
-             csv: CsvConfig | None = None) -> RawDataset:
+             csv: CsvConfig | None = None, typed: bool = True) -> RawDataset:
     """A registered dataset (fetched and cached) or, with ``path``, a local directory, read
-    as ``fmt`` says."""
+    as ``fmt`` says (``typed``: see :func:`read_directory`)."""
     if path is not None:
-        return read_directory(path, name, fmt, csv)
+        return read_directory(path, name, fmt, csv, typed)
     if name in registry.RESOURCES and registry.RESOURCES[name].kind == "dataset":
-        return read_directory(registry.fetch(name), name, fmt, csv)
+        return read_directory(registry.fetch(name), name, fmt, csv, typed)
     datasets = sorted(k for k, v in registry.RESOURCES.items() if v.kind == "dataset")
     raise KeyError(f"unknown dataset {name!r}; registered datasets: {datasets} "
                    f"(or give data.path=<directory of atomic/MovieLens/CSV files>)")
@@ -141,10 +155,59 @@ def load_dataset(name: str, path: str | None = None,
     return clean(read_raw(name, path, fmt, csv), clean_cfg)
 
 
-def load(cfg: DataConfig) -> tuple[Dataset, Split]:
-    """Read, clean and split as ``cfg`` says."""
+def load(cfg: DataConfig, cache: bool | None = None) -> tuple[Dataset, Split]:
+    """Read, clean and split as ``cfg`` says.
+
+    With ``cache`` (default: on unless the environment sets ``RECJAX_DATA_CACHE=0``) the
+    result of a file-backed dataset is kept in the cleaned-data cache
+    (:mod:`recjax.data.cache`, under ``$RECJAX_DATA/cleaned``) and loaded from there while the
+    files, the config and the pipeline's code are unchanged. Synthetic data is never cached.
+    """
+    if cache is None:
+        cache = os.environ.get("RECJAX_DATA_CACHE", "1") != "0"
     if cfg.name == "synthetic":
         dataset = clean(synthetic_raw(cfg.synthetic), cfg.clean)
-    else:
-        dataset = load_dataset(cfg.name, cfg.path, cfg.clean, cfg.format, cfg.csv)
-    return dataset, split(dataset.interactions, cfg.split)
+        return dataset, split(dataset.interactions, cfg.split)
+    directory = _source_directory(cfg)
+
+    def build() -> tuple[Dataset, Split]:
+        dataset = clean_directory(directory, cfg)
+        return dataset, split(dataset.interactions, cfg.split)
+
+    if not cache:
+        return build()
+    sources = data_cache.source_fingerprint(directory)
+    if cfg.format == "csv":  # CSV files may be named outside the directory ("../log.csv")
+        for rel in (cfg.csv.interactions, cfg.csv.items, cfg.csv.users):
+            if rel is not None and (directory / rel).is_file():
+                sources[f"csv:{rel}"] = data_cache.file_fingerprint(directory / rel)
+    return data_cache.cached(cfg, sources, build)
+
+
+# Interaction files larger than this are cleaned out of core (recjax.data.staging): about
+# 45 M rows in the ml-25m layout. RECJAX_OUT_OF_CORE_BYTES overrides it.
+OUT_OF_CORE_BYTES = 1 << 30
+
+
+def clean_directory(directory: Path, cfg: DataConfig) -> Dataset:
+    """``clean(read_directory(...))``, or the same dataset cleaned out of core when the
+    interaction file is larger than ``$RECJAX_OUT_OF_CORE_BYTES`` (default
+    :data:`OUT_OF_CORE_BYTES`) and its layout is one :mod:`recjax.data.staging` streams."""
+    limit = int(os.environ.get("RECJAX_OUT_OF_CORE_BYTES", OUT_OF_CORE_BYTES))
+    big = staging.interactions_file(directory, cfg.name) if cfg.format != "csv" else None
+    if big is not None and big.stat().st_size > limit and (
+            cfg.format == "auto" or (cfg.format == "atomic") == (big.suffix == ".inter")):
+        return staging.clean_out_of_core(directory, cfg.name, cfg.clean)
+    return clean(read_directory(directory, cfg.name, cfg.format, cfg.csv), cfg.clean)
+
+
+def _source_directory(cfg: DataConfig) -> Path:
+    if cfg.path is not None:
+        d = resolve_path(cfg.path)
+        if not d.is_dir():
+            read_directory(cfg.path, cfg.name, cfg.format, cfg.csv)  # raises the usual error
+        return d
+    if cfg.name in registry.RESOURCES and registry.RESOURCES[cfg.name].kind == "dataset":
+        return registry.fetch(cfg.name)
+    read_raw(cfg.name)  # raises the usual "unknown dataset" error
+    raise AssertionError("unreachable")  # pragma: no cover

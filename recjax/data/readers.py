@@ -4,6 +4,12 @@ Every reader returns :class:`~recjax.types.RawTable` / :class:`~recjax.types.Raw
 canonical column names and every cell kept as the string in the file. Parsing numbers is the
 job of cleaning, which counts and reports what it cannot parse instead of coercing it.
 
+With ``typed=True`` the interaction file is read instead by Arrow into typed columns
+(:class:`~recjax.data.columns.ColumnTable`: ids dictionary-encoded, numbers float64), which is
+what :func:`recjax.data.datasets.read_raw` does: a 25 M-row log then never exists as Python
+strings. Files the fast path cannot vouch for (ragged rows, bad bytes) fall back to the plain
+reader below, so every error message is the same whichever path was asked for.
+
 Canonical columns:
   interactions: ``user_id``, ``item_id`` and optionally ``rating``, ``timestamp``, ``behavior``
   items: ``item_id`` plus e.g. ``title``, ``year``, ``genres``, ``description``
@@ -15,13 +21,19 @@ Errors are :class:`DataFormatError` and name the file, the line and what was exp
 from __future__ import annotations
 
 import csv
+import gzip
 import io
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
 
+from recjax.data import columns as arrow
 from recjax.types import FIELD_TYPES, RawDataset, RawTable
 
 
@@ -79,14 +91,7 @@ def _columns(rows, names: Sequence[str]) -> dict[str, np.ndarray]:
     return out
 
 
-def read_atomic(path: str | os.PathLike, rename: Mapping[str, str] | None = None) -> RawTable:
-    """Read a RecBole atomic file (``.inter``, ``.item``, ``.user``): tab separated, with a
-    typed header ``name:type`` where type is one of token, token_seq, float, float_seq.
-
-    ``rename`` maps file column names to canonical names (e.g. ``movie_title -> title``).
-    """
-    text = _read_text(path)
-    header, _, body = text.partition("\n")
+def _atomic_header(header: str, path, rename) -> tuple[list[str], dict[str, str]]:
     names, types = [], {}
     for k, cell in enumerate(header.rstrip("\r").split("\t")):
         name, colon, kind = cell.strip().partition(":")
@@ -102,6 +107,51 @@ def read_atomic(path: str | os.PathLike, rename: Mapping[str, str] | None = None
             raise DataFormatError(f"{path}, line 1: column {name!r} appears twice")
         names.append(name)
         types[name] = kind
+    return names, types
+
+
+def _first_line(path) -> str | None:
+    """The first line of a UTF-8 file, or None when it is not valid UTF-8 (the plain reader
+    then names the bad bytes)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        first = f.readline()
+    try:
+        return first.decode("utf-8").rstrip("\n")
+    except UnicodeDecodeError:
+        return None
+
+
+# The interaction columns cleaning uses; the typed path of an interaction file reads only
+# these (an .inter file may also hold e.g. review texts, which would cost memory for nothing).
+INTERACTION_COLUMNS = ("user_id", "item_id", "rating", "timestamp", "behavior")
+
+
+def read_atomic(path: str | os.PathLike, rename: Mapping[str, str] | None = None,
+                typed: bool = False, interactions: bool = False) -> RawTable:
+    """Read a RecBole atomic file (``.inter``, ``.item``, ``.user``): tab separated, with a
+    typed header ``name:type`` where type is one of token, token_seq, float, float_seq.
+
+    ``rename`` maps file column names to canonical names (e.g. ``movie_title -> title``).
+    ``typed=True`` reads typed Arrow columns (tokens dictionary-encoded, floats float64);
+    with ``interactions`` too, only the :data:`INTERACTION_COLUMNS` are kept.
+    """
+    if typed:
+        header = _first_line(path)
+        if header is not None:
+            names, types = _atomic_header(header, path, rename)
+            keep = [n for n in names if n in INTERACTION_COLUMNS] if interactions else names
+            table = arrow.read_typed(
+                path, names, "\t", 1, floats=[n for n in keep if types[n] == "float"],
+                tokens=[n for n in keep if types[n] == "token"], include=keep or None)
+            if table is not None:
+                return arrow.ColumnTable(str(path), table, {n: types[n] for n in keep},
+                                         lambda: arrow.scan_lines(path, 2))
+    text = _read_text(path)
+    header, _, body = text.partition("\n")
+    names, types = _atomic_header(header, path, rename)
     rows, lines = _split_rows(body, "\t", path, len(names), first_line=2)
     return RawTable(str(path), _columns(rows, names), types, lines)
 
@@ -114,12 +164,14 @@ def require_columns(table: RawTable, required: Sequence[str]) -> None:
 
 
 def read_atomic_dataset(directory: str | os.PathLike, name: str | None = None,
-                        rename: Mapping[str, str] | None = None) -> RawDataset:
-    """Read ``<name>.inter`` and, where present, ``<name>.item`` / ``<name>.user``."""
+                        rename: Mapping[str, str] | None = None,
+                        typed: bool = False) -> RawDataset:
+    """Read ``<name>.inter`` and, where present, ``<name>.item`` / ``<name>.user``
+    (``typed`` applies to the interactions; side tables are small and read as strings)."""
     directory = Path(directory)
     name = name or directory.name
     rename = {"user_id": "user_id", "item_id": "item_id", **(rename or {})}
-    inter = read_atomic(directory / f"{name}.inter", rename)
+    inter = read_atomic(directory / f"{name}.inter", rename, typed, interactions=True)
     require_columns(inter, ["user_id", "item_id"])
     items = users = None
     if (directory / f"{name}.item").is_file():
@@ -161,14 +213,35 @@ def _token_seq(values: list[list[str]]) -> np.ndarray:
     return arr
 
 
-def read_movielens_100k(directory: str | os.PathLike) -> RawDataset:
+_RATING_TYPES = {"user_id": "token", "item_id": "token", "rating": "float", "timestamp": "float"}
+
+
+def _read_ratings(path: Path, sep: str, typed: bool) -> RawTable | arrow.ColumnTable:
+    """A headerless ``user, item, rating, timestamp`` file (u.data, ratings.dat)."""
+    names = list(_RATING_TYPES)
+    if typed and _first_line(path) is not None:
+        # "::" is not a single character: split on ":" and keep every other field (the ids
+        # and numbers of these files never contain ":"; if one does, the row is ragged and
+        # the plain reader below reads it).
+        fields = names if len(sep) == 1 else [
+            name for k, n in enumerate(names) for name in ((n, f"_gap{k}") if k < 3 else (n,))]
+        table = arrow.read_typed(path, fields, sep[0], 0, floats=["rating", "timestamp"],
+                                 tokens=["user_id", "item_id"])
+        if table is not None and len(sep) > 1:
+            gaps = [table[c] for c in fields if c.startswith("_gap")]
+            empty = all(arrow.encode_strings(g)[1] in ([""], []) for g in gaps)
+            table = table.select(names) if empty else None
+        if table is not None:
+            return arrow.ColumnTable(str(path), table, dict(_RATING_TYPES),
+                                     lambda: arrow.scan_lines(path, 1))
+    rows, lines = _split_rows(_read_text(path), sep, path, 4, 1)
+    return RawTable(str(path), _columns(rows, names), dict(_RATING_TYPES), lines)
+
+
+def read_movielens_100k(directory: str | os.PathLike, typed: bool = False) -> RawDataset:
     """Read the original GroupLens ml-100k files ``u.data``, ``u.item``, ``u.user``."""
     d = Path(directory)
-    rows, lines = _split_rows(_read_text(d / "u.data"), "\t", d / "u.data", 4, 1)
-    inter = RawTable(str(d / "u.data"),
-                     _columns(rows, ["user_id", "item_id", "rating", "timestamp"]),
-                     {"user_id": "token", "item_id": "token", "rating": "float",
-                      "timestamp": "float"}, lines)
+    inter = _read_ratings(d / "u.data", "\t", typed)
     # u.item is ISO-8859-1 (accented titles), as GroupLens documents.
     rows, lines = _split_rows(_read_text(d / "u.item", "latin-1"), "|", d / "u.item", 24, 1)
     cols = _columns(rows, ["item_id", "title", "release_date", "video_date", "url",
@@ -191,24 +264,29 @@ def read_movielens_100k(directory: str | os.PathLike) -> RawDataset:
     return RawDataset("ml-100k", inter, items, users)
 
 
-def read_movielens_1m(directory: str | os.PathLike) -> RawDataset:
+def _movies_dat(path: Path, encoding: str) -> RawTable:
+    rows, lines = _split_rows(_read_text(path, encoding), "::", path, 3, 1)
+    cols = _columns(rows, ["item_id", "title", "genres"])
+    return _movie_table(str(path), cols, lines)
+
+
+def _movie_table(source: str, cols: Mapping[str, np.ndarray], lines: np.ndarray) -> RawTable:
+    """``movieId, title, genres`` -> item_id, title and year split, genres as words."""
+    title, year = _split_title_year(cols["title"])
+    genres = _token_seq([[] if g == "(no genres listed)" else g.split("|")
+                         for g in cols["genres"]])
+    return RawTable(source,
+                    {"item_id": cols["item_id"], "title": title, "year": year, "genres": genres},
+                    {"item_id": "token", "title": "token_seq", "year": "token",
+                     "genres": "token_seq"}, lines)
+
+
+def read_movielens_1m(directory: str | os.PathLike, typed: bool = False) -> RawDataset:
     """Read the original GroupLens ml-1m files ``ratings.dat``, ``movies.dat``, ``users.dat``
     (``::`` separated; movies.dat is ISO-8859-1)."""
     d = Path(directory)
-    rows, lines = _split_rows(_read_text(d / "ratings.dat"), "::", d / "ratings.dat", 4, 1)
-    inter = RawTable(str(d / "ratings.dat"),
-                     _columns(rows, ["user_id", "item_id", "rating", "timestamp"]),
-                     {"user_id": "token", "item_id": "token", "rating": "float",
-                      "timestamp": "float"}, lines)
-    rows, lines = _split_rows(_read_text(d / "movies.dat", "latin-1"), "::", d / "movies.dat", 3,
-                              1)
-    cols = _columns(rows, ["item_id", "title", "genres"])
-    title, year = _split_title_year(cols["title"])
-    genres = _token_seq([g.split("|") for g in cols["genres"]])
-    items = RawTable(str(d / "movies.dat"),
-                     {"item_id": cols["item_id"], "title": title, "year": year, "genres": genres},
-                     {"item_id": "token", "title": "token_seq", "year": "token",
-                      "genres": "token_seq"}, lines)
+    inter = _read_ratings(d / "ratings.dat", "::", typed)
+    items = _movies_dat(d / "movies.dat", "latin-1")
     rows, lines = _split_rows(_read_text(d / "users.dat"), "::", d / "users.dat", 5, 1)
     cols = _columns(rows, ["user_id", "gender", "age", "occupation", "zip_code"])
     occ = cols["occupation"].copy()
@@ -220,31 +298,36 @@ def read_movielens_1m(directory: str | os.PathLike) -> RawDataset:
     return RawDataset("ml-1m", inter, items, users)
 
 
-def read_delimited(path: str | os.PathLike, columns: Mapping[str, str] | None = None,
-                   types: Mapping[str, str] | None = None, delimiter: str | None = None,
-                   encoding: str = "utf-8") -> RawTable:
-    """Read a CSV/TSV file with a header row and a column mapping.
-
-    Args:
-      path: the file; ``.tsv``/``.tab`` files default to tab, everything else to comma.
-      columns: canonical name -> column name in the file's header, e.g.
-        ``{"user_id": "userId", "item_id": "movieId", "rating": "rating"}``; ``None`` keeps
-        every column under its header name.
-      types: canonical name -> field type (default "token"; rating/timestamp "float").
-      delimiter: overrides the guess from the file extension.
-
-    Quoted fields (commas inside quotes, embedded newlines) follow the CSV standard.
-    """
-    path = Path(path)
-    if delimiter is None:
-        delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    text = _read_text(path, encoding)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+def read_movielens_10m(directory: str | os.PathLike, typed: bool = False) -> RawDataset:
+    """Read GroupLens ml-10m (``ml-10M100K``): ``ratings.dat`` and ``movies.dat`` in the ml-1m
+    layout, half-star ratings, no user file. movies.dat is read as UTF-8, or ISO-8859-1 when
+    it is not valid UTF-8."""
+    d = Path(directory)
+    inter = _read_ratings(d / "ratings.dat", "::", typed)
     try:
-        header = next(reader)
-    except StopIteration:
-        raise DataFormatError(f"{path}: the file is empty (no header row)") from None
-    header = [h.strip() for h in header]
+        items = _movies_dat(d / "movies.dat", "utf-8")
+    except DataFormatError:
+        items = _movies_dat(d / "movies.dat", "latin-1")
+    return RawDataset("ml-10m", inter, items, None)
+
+
+def read_movielens_csv(directory: str | os.PathLike, typed: bool = False) -> RawDataset:
+    """Read GroupLens ml-20m / ml-25m (and ml-latest): ``ratings.csv``
+    (``userId,movieId,rating,timestamp``) and ``movies.csv`` (``movieId,title,genres``,
+    quoted CSV, UTF-8). No user file exists."""
+    d = Path(directory)
+    inter = read_delimited(d / "ratings.csv", {"user_id": "userId", "item_id": "movieId",
+                                               "rating": "rating", "timestamp": "timestamp"},
+                           delimiter=",", typed=typed)
+    movies = read_delimited(d / "movies.csv", {"item_id": "movieId", "title": "title",
+                                               "genres": "genres"}, delimiter=",")
+    items = _movie_table(movies.source, movies.columns, movies.lines)
+    return RawDataset(d.name, inter, items, None)
+
+
+def _delimited_columns(path: Path, header: list[str], columns: Mapping[str, str] | None
+                       ) -> dict[str, str]:
+    """Check the header against the mapping (canonical -> header name)."""
     if columns is None:
         twice = sorted({h for h in header if header.count(h) > 1})
         if twice:
@@ -256,6 +339,70 @@ def read_delimited(path: str | os.PathLike, columns: Mapping[str, str] | None = 
         raise DataFormatError(
             f"{path}, line 1: column(s) {sorted(missing.values())} (for "
             f"{sorted(missing)}) not in the header {header}")
+    return dict(columns)
+
+
+_DEFAULT_KINDS = {"rating": "float", "timestamp": "float"}
+
+
+def _read_delimited_typed(path: Path, columns, types, delimiter: str
+                          ) -> arrow.ColumnTable | None:
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            header = next(csv.reader(f, delimiter=delimiter), None)
+    except UnicodeDecodeError:
+        return None
+    if header is None:
+        return None
+    header = [h.strip() for h in header]
+    columns = _delimited_columns(path, header, columns)
+    kinds = {c: (types or {}).get(c, _DEFAULT_KINDS.get(c, "token")) for c in columns}
+    if len(set(header)) != len(header) or len(set(columns.values())) != len(columns):
+        return None  # Arrow needs distinct names; the plain reader handles these headers
+    floats = [src for c, src in columns.items() if kinds[c] == "float"]
+    tokens = [src for c, src in columns.items() if kinds[c] == "token"]
+    table = arrow.read_typed(path, header, delimiter, 1, floats=floats, tokens=tokens,
+                             quoted=True, include=list(columns.values()))
+    if table is None:
+        return None
+    table = table.select(list(columns.values())).rename_columns(list(columns))
+    return arrow.ColumnTable(str(path), table, kinds,
+                             lambda: arrow.scan_lines(path, 2, delimiter, quoted=True))
+
+
+def read_delimited(path: str | os.PathLike, columns: Mapping[str, str] | None = None,
+                   types: Mapping[str, str] | None = None, delimiter: str | None = None,
+                   encoding: str = "utf-8", typed: bool = False) -> RawTable:
+    """Read a CSV/TSV file with a header row and a column mapping.
+
+    Args:
+      path: the file; ``.tsv``/``.tab`` files default to tab, everything else to comma.
+      columns: canonical name -> column name in the file's header, e.g.
+        ``{"user_id": "userId", "item_id": "movieId", "rating": "rating"}``; ``None`` keeps
+        every column under its header name.
+      types: canonical name -> field type (default "token"; rating/timestamp "float").
+      delimiter: overrides the guess from the file extension.
+      typed: read typed Arrow columns (UTF-8 files only; see the module docstring).
+
+    Quoted fields (commas inside quotes, embedded newlines) follow the CSV standard.
+    """
+    path = Path(path)
+    if delimiter is None:
+        delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    if typed and encoding.lower().replace("-", "") == "utf8":
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        table = _read_delimited_typed(path, columns, types, delimiter)
+        if table is not None:
+            return table
+    text = _read_text(path, encoding)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataFormatError(f"{path}: the file is empty (no header row)") from None
+    header = [h.strip() for h in header]
+    columns = _delimited_columns(path, header, columns)
     rows, lines = [], []
     for row in reader:
         if not any(cell.strip() for cell in row):
@@ -265,8 +412,7 @@ def read_delimited(path: str | os.PathLike, columns: Mapping[str, str] | None = 
     _check_ragged(rows, lines, path, len(header))
     all_cols = _columns(rows, header)
     out = {canon: all_cols[src] for canon, src in columns.items()}
-    default = {"rating": "float", "timestamp": "float"}
-    kinds = {c: (types or {}).get(c, default.get(c, "token")) for c in out}
+    kinds = {c: (types or {}).get(c, _DEFAULT_KINDS.get(c, "token")) for c in out}
     return RawTable(str(path), out, kinds, np.asarray(lines, dtype=np.int64))
 
 
@@ -276,13 +422,13 @@ def read_csv_dataset(interactions: str | os.PathLike, columns: Mapping[str, str]
                      users: str | os.PathLike | None = None,
                      user_columns: Mapping[str, str] | None = None,
                      types: Mapping[str, str] | None = None, delimiter: str | None = None,
-                     name: str | None = None) -> RawDataset:
+                     name: str | None = None, typed: bool = False) -> RawDataset:
     """A :class:`RawDataset` from generic CSV/TSV files with column mappings.
 
     ``columns`` must map at least ``user_id`` and ``item_id``; ``item_columns`` at least
     ``item_id`` and ``user_columns`` at least ``user_id``. A mapping left ``None`` reads every
     column of its file under its header name, which must then include those ids. ``types``
-    applies to the columns of all three files.
+    applies to the columns of all three files; ``typed`` to the interactions file.
     """
     for need, mapping, what, file in (("user_id", columns, "columns", interactions),
                                       ("item_id", columns, "columns", interactions),
@@ -290,7 +436,7 @@ def read_csv_dataset(interactions: str | os.PathLike, columns: Mapping[str, str]
                                       ("user_id", user_columns, "user_columns", users)):
         if file is not None and mapping is not None and need not in mapping:
             raise ValueError(f"{what} must map {need!r} to a column of {file}; got {mapping}")
-    inter = read_delimited(interactions, columns, types, delimiter)
+    inter = read_delimited(interactions, columns, types, delimiter, typed=typed)
     require_columns(inter, ["user_id", "item_id"])
     item_t = user_t = None
     if items is not None:
@@ -305,3 +451,169 @@ def read_csv_dataset(interactions: str | os.PathLike, columns: Mapping[str, str]
         raise ValueError(f"types names column(s) {unused} that none of "
                          f"{[t.source for t in tables]} has")
     return RawDataset(name or Path(interactions).stem, inter, item_t, user_t)
+
+
+# Amazon Reviews 2023 (McAuley Lab): one JSON object per line, gzipped as distributed.
+AMAZON_REVIEW_FIELDS = {"user_id": pa.string(), "parent_asin": pa.string(),
+                        "rating": pa.float64(), "timestamp": pa.int64()}
+AMAZON_META_FIELDS = {"parent_asin": pa.string(), "title": pa.string(),
+                      "description": pa.list_(pa.string()), "features": pa.list_(pa.string()),
+                      "main_category": pa.string(), "store": pa.string()}
+_JSON_KINDS = {pa.string(): "a string", pa.float64(): "a number", pa.int64(): "an integer",
+               pa.list_(pa.string()): "a list of strings"}
+
+
+def amazon_files(directory: str | os.PathLike) -> tuple[Path, Path | None] | None:
+    """``(reviews, meta)`` of an Amazon Reviews 2023 category in ``directory``: exactly one
+    ``<Category>.jsonl[.gz]`` and, when present, ``meta_<Category>.jsonl[.gz]``."""
+    d = Path(directory)
+    found = [p for p in sorted(d.iterdir()) if p.is_file() and not p.name.startswith("meta_")
+             and (p.name.endswith(".jsonl") or p.name.endswith(".jsonl.gz"))]
+    if len(found) != 1:
+        return None
+    category = found[0].name.split(".jsonl")[0]
+    meta = [d / f"meta_{category}{ext}" for ext in (".jsonl", ".jsonl.gz")]
+    return found[0], next((m for m in meta if m.is_file()), None)
+
+
+def _jsonl_stream(path: Path):
+    return pa.input_stream(str(path), compression="gzip" if path.suffix == ".gz" else None)
+
+
+def _read_jsonl(path: Path, fields: Mapping[str, pa.DataType]) -> pa.Table:
+    """The ``fields`` of every line of a JSON Lines file, read by Arrow; on any problem the
+    file is scanned line by line to name the line and the field."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        return pajson.read_json(
+            _jsonl_stream(path), read_options=pajson.ReadOptions(block_size=16 << 20),
+            parse_options=pajson.ParseOptions(explicit_schema=pa.schema(fields),
+                                              unexpected_field_behavior="ignore"))
+    except pa.ArrowInvalid as e:
+        _diagnose_jsonl(path, fields)
+        raise DataFormatError(f"{path}: not readable as JSON Lines ({e})") from None
+
+
+def _diagnose_jsonl(path: Path, fields: Mapping[str, pa.DataType]) -> None:
+    """Raise a DataFormatError naming the first bad line of ``path`` (if one is found)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataFormatError(
+                    f"{path}, line {n}: bytes {raw[e.start:e.end]!r} are not valid utf-8"
+                ) from None
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataFormatError(f"{path}, line {n}, column {e.colno}: not valid JSON "
+                                      f"({e.msg})") from None
+            if not isinstance(obj, dict):
+                raise DataFormatError(f"{path}, line {n}: expected a JSON object, found "
+                                      f"{type(obj).__name__}")
+            for name, kind in fields.items():
+                value = obj.get(name)
+                ok = (value is None or (kind == pa.string() and isinstance(value, str))
+                      or (kind in (pa.float64(), pa.int64()) and isinstance(value, int | float)
+                          and not isinstance(value, bool))
+                      or (kind == pa.list_(pa.string()) and isinstance(value, list)
+                          and all(isinstance(v, str) for v in value)))
+                if not ok:
+                    raise DataFormatError(
+                        f"{path}, line {n}: field {name!r} is {json.dumps(value)[:60]}; "
+                        f"expected {_JSON_KINDS[kind]}")
+
+
+def _jsonl_lines(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        return np.asarray([n for n, raw in enumerate(f, start=1) if raw.strip()], np.int64)
+
+
+def _joined(column: pa.ChunkedArray, sep: str) -> pa.ChunkedArray:
+    return pc.binary_join(pc.fill_null(column, pa.scalar([], pa.list_(pa.string()))), sep)
+
+
+def read_amazon_2023(directory: str | os.PathLike, typed: bool = False,
+                     user_text: bool = False, user_text_chars: int = 2000) -> RawDataset:
+    """Read an Amazon Reviews 2023 category: ``<Category>.jsonl[.gz]`` (reviews) and
+    optionally ``meta_<Category>.jsonl[.gz]`` (item metadata), as distributed at
+    https://amazon-reviews-2023.github.io.
+
+    Interactions: ``user_id``, ``item_id`` (the review's ``parent_asin``, the benchmark's item
+    id), ``rating``, ``timestamp`` (milliseconds). Items: ``title``, ``description`` (the
+    description paragraphs and the feature bullets, joined: the item text), ``category``
+    (``main_category``), ``store``. With ``user_text``, each user's review titles and texts,
+    joined and cut at ``user_text_chars``, become the user ``text``: note that this text
+    includes the reviews of interactions a split later holds out for testing.
+    """
+    found = amazon_files(directory)
+    if found is None:
+        raise FileNotFoundError(f"{directory}: expected exactly one <Category>.jsonl[.gz] file "
+                                f"(and meta_<Category>.jsonl[.gz])")
+    reviews, meta = found
+    table = _read_jsonl(reviews, AMAZON_REVIEW_FIELDS)
+    cols = {"user_id": pc.fill_null(table["user_id"], ""),
+            "item_id": pc.fill_null(table["parent_asin"], ""),
+            "rating": pc.fill_null(table["rating"], float("nan")),
+            "timestamp": pc.fill_null(pc.cast(table["timestamp"], pa.float64()), float("nan"))}
+    kinds = {"user_id": "token", "item_id": "token", "rating": "float", "timestamp": "float"}
+    if typed:
+        data = pa.table({k: pc.dictionary_encode(v) if kinds[k] == "token" else v
+                         for k, v in cols.items()}).unify_dictionaries().combine_chunks()
+        inter = arrow.ColumnTable(str(reviews), data, kinds, lambda: _jsonl_lines(reviews))
+    else:
+        inter = RawTable(str(reviews), {
+            k: _object_strings(v if kinds[k] == "token" else pc.cast(v, pa.string()))
+            for k, v in cols.items()}, kinds, _jsonl_lines(reviews))
+    items = None
+    if meta is not None:
+        m = _read_jsonl(meta, AMAZON_META_FIELDS)
+        text = pc.binary_join_element_wise(_joined(m["description"], " "),
+                                           _joined(m["features"], " "), " ")
+        items = RawTable(str(meta), {
+            "item_id": _object_strings(m["parent_asin"]),
+            "title": _object_strings(m["title"]),
+            "description": _object_strings(text),
+            "category": _object_strings(m["main_category"]),
+            "store": _object_strings(m["store"])},
+            {"item_id": "token", "title": "token_seq", "description": "token_seq",
+             "category": "token", "store": "token"}, _jsonl_lines(meta))
+    users = _amazon_user_text(reviews, user_text_chars) if user_text else None
+    return RawDataset(reviews.name.split(".jsonl")[0], inter, items, users)
+
+
+def _object_strings(column) -> np.ndarray:
+    values = pc.fill_null(column, "").to_pylist()
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = [v.strip() for v in values]
+    return arr
+
+
+def _amazon_user_text(reviews: Path, max_chars: int) -> RawTable:
+    t = _read_jsonl(reviews, {"user_id": pa.string(), "title": pa.string(),
+                              "text": pa.string()})
+    codes, words = arrow.encode_strings(pc.fill_null(t["user_id"], ""))
+    text = pc.binary_join_element_wise(pc.fill_null(t["title"], ""),
+                                       pc.fill_null(t["text"], ""), ". ").to_pylist()
+    order = np.argsort(codes, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(codes, minlength=len(words)))]
+    joined = np.empty(len(words), dtype=object)
+    for u in range(len(words)):
+        parts, size = [], 0
+        for r in order[bounds[u]:bounds[u + 1]]:
+            if size >= max_chars:
+                break
+            parts.append(text[r])
+            size += len(text[r]) + 3
+        joined[u] = " | ".join(parts)[:max_chars].strip()
+    ids = np.empty(len(words), dtype=object)
+    ids[:] = [w.strip() for w in words]
+    return RawTable(f"{reviews} (review texts)", {"user_id": ids, "text": joined},
+                    {"user_id": "token", "text": "token_seq"},
+                    np.arange(1, len(words) + 1, dtype=np.int64))

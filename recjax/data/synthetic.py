@@ -15,8 +15,11 @@ the full cleaning pipeline like a real file would.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from recjax.config.schema import SyntheticConfig
 from recjax.types import Interactions, RawDataset, RawTable
@@ -166,3 +169,58 @@ def synthetic_raw(cfg: SyntheticConfig = SyntheticConfig()) -> RawDataset:
         "text": _obj(user_text(int(t), rng) for t in data.user_topic),
     }, {"user_id": "token", "text": "token_seq"}, np.arange(1, cfg.num_users + 1))
     return RawDataset("synthetic", inter, items, users)
+
+
+# Users and items per row of ml-25m (162,541 users and 59,047 items over 25,000,095 ratings).
+ML25M_USERS_PER_ROW = 162_541 / 25_000_095
+ML25M_ITEMS_PER_ROW = 59_047 / 25_000_095
+LOG_LAYOUTS = ("ml-25m", "atomic")
+
+
+def write_synthetic_log(directory, num_rows: int, layout: str = "ml-25m", seed: int = 0,
+                        chunk_rows: int = 1_000_000) -> tuple[int, int]:
+    """Write a seeded power-law rating log of ``num_rows`` rows into ``directory`` in a real
+    file layout, chunk by chunk (memory stays ~``chunk_rows`` rows whatever the size), for
+    scale benchmarks.
+
+    ``ml-25m``: ``ratings.csv`` (``userId,movieId,rating,timestamp``, half-star ratings) and
+    ``movies.csv`` (``movieId,title,genres``) as GroupLens ships them; ``atomic``: a RecBole
+    ``<directory name>.inter`` file with a typed header. Users and items scale with the rows
+    as in ml-25m. Repeated (user, item) draws are kept, as raw logs have them, so
+    deduplication has work to do. Returns ``(num_users, num_items)``.
+    """
+    if layout not in LOG_LAYOUTS:
+        raise ValueError(f"layout {layout!r} is unknown; valid: {LOG_LAYOUTS}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    num_users = max(2, round(num_rows * ML25M_USERS_PER_ROW))
+    num_items = max(2, round(num_rows * ML25M_ITEMS_PER_ROW))
+    rng = np.random.default_rng(seed)
+    user_cdf = np.cumsum(_power_law_weights(num_users, 0.8, rng))
+    item_cdf = np.cumsum(_power_law_weights(num_items, 0.9, rng))
+    user_cdf /= user_cdf[-1]
+    item_cdf /= item_cdf[-1]
+    if layout == "ml-25m":
+        sep, header, path = ",", "userId,movieId,rating,timestamp", directory / "ratings.csv"
+    else:
+        sep, path = "\t", directory / f"{directory.name}.inter"
+        header = "user_id:token\titem_id:token\trating:float\ttimestamp:float"
+    options = pacsv.WriteOptions(include_header=False, delimiter=sep, quoting_style="none")
+    with open(path, "wb") as f:
+        f.write((header + "\n").encode())
+        for start in range(0, num_rows, chunk_rows):
+            n = min(chunk_rows, num_rows - start)
+            chunk = pa.table({
+                "u": np.minimum(np.searchsorted(user_cdf, rng.random(n)), num_users - 1) + 1,
+                "i": np.minimum(np.searchsorted(item_cdf, rng.random(n)), num_items - 1) + 1,
+                "r": rng.integers(1, 11, n) / 2,
+                "t": rng.integers(789_652_009, 1_574_327_703, n)})
+            pacsv.write_csv(chunk, f, options)
+    if layout == "ml-25m":
+        topics = rng.integers(0, len(TOPIC_WORDS), num_items)
+        with open(directory / "movies.csv", "w", encoding="utf-8") as f:
+            f.write("movieId,title,genres\n")
+            f.writelines(f'{i + 1},"The {TOPIC_WORDS[t][1].title()}, Part {i} ({1950 + i % 70})",'
+                         f"{TOPIC_WORDS[t][0].title()}|{KINDS[i % len(KINDS)].title()}\n"
+                         for i, t in enumerate(topics))
+    return num_users, num_items
