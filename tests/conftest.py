@@ -2,10 +2,42 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 from recjax.types import Interactions
+
+# The cleaned-data cache (recjax.data.cache) is on by default for users; a test run must not
+# fill ~/.cache/recjax/cleaned, also not from the CLIs tests start in subprocesses, which
+# inherit os.environ. Tests of the cache opt in with the ``data_cache`` fixture.
+SESSION_ENV = {"RECJAX_DATA_CACHE": "0"}
+_saved_env: dict[str, str | None] = {}
+
+
+def pytest_configure(config):
+    for key, value in SESSION_ENV.items():
+        _saved_env[key] = os.environ.get(key)
+        os.environ[key] = value
+
+
+def pytest_unconfigure(config):
+    for key, value in _saved_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def data_cache(tmp_path_factory, monkeypatch):
+    """Turn the cleaned-data cache on for one test, in a fresh directory (returned) that
+    subprocesses find too."""
+    root = tmp_path_factory.mktemp("cleaned")
+    monkeypatch.setenv("RECJAX_DATA_CACHE", "1")
+    monkeypatch.setenv("RECJAX_DATA_CACHE_DIR", str(root))
+    return root
 
 
 def make_interactions(users, items, ratings=None, timestamps=None, behaviors=None,

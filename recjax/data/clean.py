@@ -98,24 +98,29 @@ def _token_column(table, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _number_column(table, name: str, na_values) -> tuple[np.ndarray, np.ndarray]:
-    """``(numbers, ok)`` of a float column: Arrow-parsed numbers are only checked for being
-    finite; string columns go through :func:`parse_floats` (same rules as the plain path)."""
+    """``(numbers, ok)`` of a float column: string columns go through :func:`parse_floats`;
+    Arrow-parsed numbers are checked for being finite and, where a ``na_values`` marker is
+    itself a number, the cells of that value are looked up as spelled in the file, so that
+    missing means the marker's exact text on every path (``"-1"``, not ``"-1.0"``)."""
     col = table.column(name)
     numbers = columns.float_values(col)
     if numbers is None:
         return parse_floats(col, na_values)
     ok = np.isfinite(numbers)
-    # An NA marker that is itself a number (say "-1") was parsed like any number; mark the
-    # cells equal to it. (A string column would only catch that exact spelling, "-1" not
-    # "-1.0": the one place the typed path reads more generously.)
-    for value in _numeric_words(na_values):
-        ok &= numbers != value
+    markers = numeric_markers(na_values)
+    if markers:
+        suspect = np.nonzero(ok & np.isin(numbers, markers))[0]
+        if len(suspect):
+            text = table.column_text(name).take(suspect)
+            codes, words = _strip_codes(*columns.encode_strings(text))
+            ok[suspect[_is_na(words, na_values)[codes]]] = False
     return (numbers if ok.all() else np.where(ok, numbers, np.nan)), ok
 
 
-def _numeric_words(words) -> list[float]:
+def numeric_markers(na_values) -> list[float]:
+    """The finite numbers that ``na_values`` markers spell ("-1" -> -1.0)."""
     out = []
-    for w in words:
+    for w in na_values:
         try:
             x = float(w)
         except ValueError:

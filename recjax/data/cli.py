@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from recjax.config.schema import CleanConfig, SplitConfig
+from recjax.data import cache as data_cache
 from recjax.data import registry
 from recjax.data.clean import EmptyDatasetError, clean
 from recjax.data.datasets import read_raw, resolve_path
@@ -22,8 +23,13 @@ from recjax.types import Dataset, Split
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="recjax-data", description=__doc__)
-    p.add_argument("dataset", help="registered name (ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, "
-                                   "amazon-2023-<Category>) or a name with --path")
+    p.add_argument("dataset", nargs="?",
+                   help="registered name (ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, "
+                        "amazon-2023-<Category>) or a name with --path")
+    p.add_argument("--prune-cache", action="store_true",
+                   help="remove every entry of the cleaned-data cache "
+                        "($RECJAX_DATA_CACHE_DIR, default ~/.cache/recjax/cleaned) and print "
+                        "the bytes freed")
     p.add_argument("--path", help="directory of atomic (<name>.inter) or MovieLens files")
     p.add_argument("--dedup", default="first", choices=["first", "last", "max_rating", "none"])
     p.add_argument("--min-rating", type=float)
@@ -76,8 +82,30 @@ def split_summary(sp: Split) -> str:
     return out + "".join("\n" + e for e in extra if e)
 
 
+def prune_cache() -> int:
+    root = data_cache.cache_root()
+    removed, freed, busy = data_cache.prune(root)
+    in_use = f"; {busy} in use by a running job, left alone" if busy else ""
+    print(f"pruned the cleaned-data cache {root}: removed {removed} entr"
+          f"{'y' if removed == 1 else 'ies'}, freed {freed:,} bytes ({freed / 2**20:.1f} MiB)"
+          f"{in_use}")
+    return 0
+
+
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.prune_cache:
+        try:
+            prune_cache()
+        except OSError as e:
+            print(f"recjax-data: error: cannot prune the cleaned-data cache: {e}",
+                  file=sys.stderr)
+            return 2
+        if args.dataset is None:
+            return 0
+    elif args.dataset is None:
+        parser.error("give a dataset (or --prune-cache)")
     try:
         clean_cfg = CleanConfig(dedup=args.dedup, min_rating=args.min_rating,
                                 user_core=args.user_core, item_core=args.item_core)

@@ -8,18 +8,24 @@ The fast path never judges a file itself. Whenever Arrow finds something it woul
 guess about (a ragged row, bytes that are not UTF-8), :func:`read_typed` returns ``None`` and
 the caller reads the file with the plain Python reader of :mod:`recjax.data.readers`, which
 either reads it (e.g. whitespace-only lines, which it skips) or raises the precise error
-naming file, line and column. A numeric column with a cell that is not a number is read as
-strings instead, so that cleaning counts the bad cells exactly as it does for any raw table.
+naming file, line and column. The whole file is checked to be UTF-8 first, unread columns
+included, as the plain reader decodes every byte. A numeric column with a cell that is not a
+number is read as strings instead, so that cleaning counts the bad cells exactly as it does
+for any raw table; a parsed number's spelling in the file, which cleaning needs only to match
+a numeric ``na_values`` marker (``"-1"`` is missing, ``"-1.0"`` is not), is read back on
+demand (:meth:`ColumnTable.column_text`).
 
-Why Arrow and not Polars: on the same 5 M-row atomic file both read typed columns in 1-2 s on
-two cores (Polars ~20 % faster), but Arrow reports ragged rows through a callback instead of
-failing, streams a file block by block (:func:`iter_typed_blocks`, for logs larger than
-memory), writes the Parquet cache, and hands its buffers to numpy without copies, which keeps
-cleaning in plain numpy like the rest of ``recjax.data``.
+Why Arrow and not Polars: both read typed columns of a multi-million-row log in a second or
+two on two cores (``benchmarks/data_scale.py --compare-engines`` measures the two on one
+file), but Arrow reports ragged rows through a callback instead of failing, streams a file
+block by block (:func:`iter_typed_blocks`, for logs larger than memory), writes the Parquet
+cache, and hands its buffers to numpy without copies, which keeps cleaning in plain numpy like
+the rest of ``recjax.data``.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import mmap
 import os
@@ -45,13 +51,18 @@ class ColumnTable:
     Token columns are dictionary-encoded strings as they appear in the file (not yet
     stripped); ``float`` columns are float64 when every cell parsed, else strings. ``lines``
     (the 1-based line of every row) is only needed by error messages, so it is computed on
-    first use by ``line_finder`` (a rescan of the file) instead of being stored.
+    first use by ``line_finder`` (a rescan of the file) instead of being stored; likewise
+    ``text_finder(name)`` rereads a parsed column's cells as the strings in the file.
+    ``file_columns`` names every column of the file (error messages list them), also those
+    not read.
     """
 
     source: str
     data: pa.Table
     types: Mapping[str, str]
     line_finder: Callable[[], np.ndarray] = field(repr=False, default=None)
+    text_finder: Callable[[str], pa.ChunkedArray] = field(repr=False, default=None)
+    file_columns: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return self.data.num_rows
@@ -65,6 +76,20 @@ class ColumnTable:
             raise KeyError(f"{self.source}: no column {name!r}; columns are "
                            f"{self.data.column_names}")
         return self.data[name]
+
+    def column_text(self, name: str) -> pa.ChunkedArray:
+        """The cells of column ``name`` as strings: as in the file where a ``text_finder``
+        can reread them, else (a table not read from delimited text, e.g. JSON numbers) the
+        numbers as Arrow formats them, which is what the plain readers of those files keep."""
+        col = self.column(name)
+        if pa.types.is_string(col.type) or pa.types.is_dictionary(col.type):
+            return col
+        if self.text_finder is None:
+            return pc.cast(col, pa.string())
+        text = self.text_finder(name)
+        if len(text) != len(self):  # pragma: no cover - the reread follows the reader's rules
+            raise RuntimeError(f"{self.source}: reread {len(text)} rows, read {len(self)}")
+        return text
 
     @cached_property
     def lines(self) -> np.ndarray:
@@ -104,12 +129,17 @@ def read_typed(path: str | os.PathLike, names: Sequence[str], delimiter: str, sk
                floats: Sequence[str] = (), tokens: Sequence[str] = (), quoted: bool = False,
                include: Sequence[str] | None = None) -> pa.Table | None:
     """Read a delimited UTF-8 file into typed columns, or ``None`` when the file needs the
-    plain reader (ragged rows, invalid UTF-8, blank-looking rows: see the module docstring).
+    plain reader (ragged rows, invalid UTF-8 anywhere in the file, blank-looking rows: see the
+    module docstring).
 
     ``names`` name every field of a row; ``floats`` become float64 (or strings when a cell
     is not a number), ``tokens`` dictionary-encoded strings, the rest plain strings;
     ``include`` selects the columns kept (default all).
     """
+    # Arrow checks the UTF-8 of the columns it converts only, and a bad byte in a ragged row
+    # reaches the row callback undecodable; the plain reader rejects any bad byte.
+    if not is_utf8(path):
+        return None
     if quoted and not _contains(path, b'"'):
         quoted = False  # no quotes: Arrow can split the file into blocks at any newline
     bad: list = []
@@ -131,6 +161,54 @@ def read_typed(path: str | os.PathLike, names: Sequence[str], delimiter: str, sk
         return None
     table = table.unify_dictionaries().combine_chunks()
     return None if _has_blank_rows(table) else table
+
+
+def read_strings(path: str | os.PathLike, names: Sequence[str], delimiter: str, skip_rows: int,
+                 name: str, quoted: bool = False) -> pa.ChunkedArray:
+    """Column ``name`` of a file :func:`read_typed` read, as the strings in the file (same
+    rows: the file is parsed with the same options)."""
+    if quoted and not _contains(path, b'"'):
+        quoted = False
+    bad: list = []
+    table = pacsv.read_csv(path, **_options(names, delimiter, skip_rows, quoted,
+                                            _column_types(names, (), ()), [name], bad))
+    return table[name]
+
+
+def text_finder(path: str | os.PathLike, names: Sequence[str], delimiter: str, skip_rows: int,
+                fields: Mapping[str, str] | None = None, quoted: bool = False
+                ) -> Callable[[str], pa.ChunkedArray]:
+    """A :attr:`ColumnTable.text_finder` for a file read by :func:`read_typed`; ``fields``
+    maps the table's column names to the file's field names where they differ."""
+    def find(column: str) -> pa.ChunkedArray:
+        return read_strings(path, names, delimiter, skip_rows, (fields or {}).get(column, column),
+                            quoted)
+
+    return find
+
+
+def is_utf8(path: str | os.PathLike, block_bytes: int = 16 << 20) -> bool:
+    """Whether the whole file is valid UTF-8. ASCII blocks (almost every block of an
+    interaction log) are checked by one vectorised comparison, others decoded."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return True
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            data = block = np.frombuffer(m, dtype=np.uint8)
+            try:
+                for start in range(0, size, block_bytes):
+                    block = data[start:start + block_bytes]
+                    if not decoder.getstate()[0] and int(block.max()) < 0x80:
+                        continue
+                    decoder.decode(block.tobytes())
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                return False
+            finally:
+                del data, block  # views of the map must go before it closes
+    return True
 
 
 def _contains(path, needle: bytes) -> bool:
@@ -212,6 +290,10 @@ def encode_strings(values) -> tuple[np.ndarray, list[str]]:
             values = pa.array(values.astype(str), type=pa.string())
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if pa.types.is_dictionary(values.type) and not pa.types.is_string(values.type.value_type):
+        values = values.cast(values.type.value_type)
+    if not (pa.types.is_dictionary(values.type) or pa.types.is_string(values.type)):
+        values = pc.cast(values, pa.string())  # hand-built numeric ids: words, not numbers
     if values.null_count:  # only hand-built tables hold None; it reads as missing
         values = pc.fill_null(values, pa.scalar("", values.type.value_type)
                               if pa.types.is_dictionary(values.type) else "")

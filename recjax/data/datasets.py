@@ -160,8 +160,10 @@ def load(cfg: DataConfig, cache: bool | None = None) -> tuple[Dataset, Split]:
 
     With ``cache`` (default: on unless the environment sets ``RECJAX_DATA_CACHE=0``) the
     result of a file-backed dataset is kept in the cleaned-data cache
-    (:mod:`recjax.data.cache`, under ``$RECJAX_DATA/cleaned``) and loaded from there while the
-    files, the config and the pipeline's code are unchanged. Synthetic data is never cached.
+    (:mod:`recjax.data.cache`: ``$RECJAX_DATA_CACHE_DIR``, default ``$RECJAX_DATA/cleaned``)
+    and loaded from there while the files, the config, the pipeline's code and the library
+    versions are unchanged; a cache directory that cannot be written is skipped with one
+    warning. Synthetic data is never cached.
     """
     if cache is None:
         cache = os.environ.get("RECJAX_DATA_CACHE", "1") != "0"

@@ -127,6 +127,18 @@ def _first_line(path) -> str | None:
 # The interaction columns cleaning uses; the typed path of an interaction file reads only
 # these (an .inter file may also hold e.g. review texts, which would cost memory for nothing).
 INTERACTION_COLUMNS = ("user_id", "item_id", "rating", "timestamp", "behavior")
+# Columns that are names, not quantities: the typed path reads them as strings whatever type a
+# header declares ("user_id:float" keeps "7" and "7.0" apart, as the plain reader does).
+TOKEN_COLUMNS = ("user_id", "item_id", "behavior")
+
+
+def typed_kinds(names, types: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """``(floats, tokens)``: the columns of ``names`` the typed path parses as numbers and
+    those it dictionary-encodes."""
+    floats = [n for n in names if types.get(n) == "float" and n not in TOKEN_COLUMNS]
+    tokens = [n for n in names if n not in floats and (types.get(n) == "token"
+                                                       or n in TOKEN_COLUMNS)]
+    return floats, tokens
 
 
 def read_atomic(path: str | os.PathLike, rename: Mapping[str, str] | None = None,
@@ -135,20 +147,23 @@ def read_atomic(path: str | os.PathLike, rename: Mapping[str, str] | None = None
     typed header ``name:type`` where type is one of token, token_seq, float, float_seq.
 
     ``rename`` maps file column names to canonical names (e.g. ``movie_title -> title``).
-    ``typed=True`` reads typed Arrow columns (tokens dictionary-encoded, floats float64);
-    with ``interactions`` too, only the :data:`INTERACTION_COLUMNS` are kept.
+    ``typed=True`` reads typed Arrow columns (tokens dictionary-encoded, floats float64, the
+    :data:`TOKEN_COLUMNS` always as strings); with ``interactions`` too, only the
+    :data:`INTERACTION_COLUMNS` are kept.
     """
     if typed:
         header = _first_line(path)
         if header is not None:
             names, types = _atomic_header(header, path, rename)
             keep = [n for n in names if n in INTERACTION_COLUMNS] if interactions else names
-            table = arrow.read_typed(
-                path, names, "\t", 1, floats=[n for n in keep if types[n] == "float"],
-                tokens=[n for n in keep if types[n] == "token"], include=keep or None)
+            floats, tokens = typed_kinds(keep, types)
+            table = arrow.read_typed(path, names, "\t", 1, floats=floats, tokens=tokens,
+                                     include=keep or None)
             if table is not None:
                 return arrow.ColumnTable(str(path), table, {n: types[n] for n in keep},
-                                         lambda: arrow.scan_lines(path, 2))
+                                         lambda: arrow.scan_lines(path, 2),
+                                         arrow.text_finder(path, names, "\t", 1),
+                                         tuple(names))
     text = _read_text(path)
     header, _, body = text.partition("\n")
     names, types = _atomic_header(header, path, rename)
@@ -159,8 +174,11 @@ def read_atomic(path: str | os.PathLike, rename: Mapping[str, str] | None = None
 def require_columns(table: RawTable, required: Sequence[str]) -> None:
     missing = [c for c in required if c not in table.columns]
     if missing:
+        # A typed table may hold only some of the file's columns; name them all, since the
+        # one the user meant is often there, misspelt ("itemId", "\ufeffuser_id").
+        present = list(getattr(table, "file_columns", ()) or table.columns)
         raise DataFormatError(
-            f"{table.source}: missing column(s) {missing}; the file has {list(table.columns)}")
+            f"{table.source}: missing column(s) {missing}; the file has {present}")
 
 
 def read_atomic_dataset(directory: str | os.PathLike, name: str | None = None,
@@ -233,7 +251,8 @@ def _read_ratings(path: Path, sep: str, typed: bool) -> RawTable | arrow.ColumnT
             table = table.select(names) if empty else None
         if table is not None:
             return arrow.ColumnTable(str(path), table, dict(_RATING_TYPES),
-                                     lambda: arrow.scan_lines(path, 1))
+                                     lambda: arrow.scan_lines(path, 1),
+                                     arrow.text_finder(path, fields, sep[0], 0), tuple(names))
     rows, lines = _split_rows(_read_text(path), sep, path, 4, 1)
     return RawTable(str(path), _columns(rows, names), dict(_RATING_TYPES), lines)
 
@@ -359,15 +378,17 @@ def _read_delimited_typed(path: Path, columns, types, delimiter: str
     kinds = {c: (types or {}).get(c, _DEFAULT_KINDS.get(c, "token")) for c in columns}
     if len(set(header)) != len(header) or len(set(columns.values())) != len(columns):
         return None  # Arrow needs distinct names; the plain reader handles these headers
-    floats = [src for c, src in columns.items() if kinds[c] == "float"]
-    tokens = [src for c, src in columns.items() if kinds[c] == "token"]
-    table = arrow.read_typed(path, header, delimiter, 1, floats=floats, tokens=tokens,
-                             quoted=True, include=list(columns.values()))
+    floats, tokens = typed_kinds(list(columns), kinds)
+    table = arrow.read_typed(path, header, delimiter, 1, floats=[columns[c] for c in floats],
+                             tokens=[columns[c] for c in tokens], quoted=True,
+                             include=list(columns.values()))
     if table is None:
         return None
     table = table.select(list(columns.values())).rename_columns(list(columns))
     return arrow.ColumnTable(str(path), table, kinds,
-                             lambda: arrow.scan_lines(path, 2, delimiter, quoted=True))
+                             lambda: arrow.scan_lines(path, 2, delimiter, quoted=True),
+                             arrow.text_finder(path, header, delimiter, 1, columns, quoted=True),
+                             tuple(header))
 
 
 def read_delimited(path: str | os.PathLike, columns: Mapping[str, str] | None = None,

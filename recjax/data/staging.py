@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -46,6 +47,7 @@ from recjax.data.clean import (
     check_nonempty,
     finish,
     invalid_error,
+    numeric_markers,
     parse_rows,
 )
 from recjax.data.readers import DataFormatError
@@ -153,17 +155,32 @@ def clean_out_of_core(directory: str | Path, name: str | None = None,
                       block_bytes: int = 32 << 20, bucket_bytes: int = 128 << 20) -> Dataset:
     """Clean the interactions in ``directory`` without reading them into memory at once.
 
-    ``workdir`` holds the staging files (a temporary directory by default; removed at the
-    end); ``block_bytes`` of the file are parsed at a time; one staging file gets about
-    ``bucket_bytes`` of the file's rows.
+    The staging files go into a fresh directory under ``workdir`` (default
+    :func:`staging_root`), removed at the end; ``block_bytes`` of the file are parsed at a
+    time; one staging file gets about ``bucket_bytes`` of the file's rows.
     """
     layout = log_layout(directory, name)
     name = name or Path(directory).name
-    root = Path(tempfile.mkdtemp(prefix="recjax-staging-", dir=workdir and _mkdir(workdir)))
+    root = Path(tempfile.mkdtemp(prefix="recjax-staging-",
+                                 dir=_mkdir(workdir) if workdir else staging_root()))
     try:
         return _clean(layout, name, cfg, root, block_bytes, bucket_bytes)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def staging_root() -> Path | None:
+    """Where staging files go: ``$RECJAX_STAGING_DIR``, else ``$RECJAX_DATA/staging`` next to
+    the cleaned-data cache, on disk: the system temporary directory is often in memory
+    (tmpfs), which would hold the very rows out-of-core cleaning keeps out of memory. ``None``
+    (the system default) when that directory cannot be made."""
+    from recjax.data.registry import data_dir
+
+    path = Path(os.environ.get("RECJAX_STAGING_DIR") or data_dir() / "staging").expanduser()
+    try:
+        return _mkdir(path)
+    except OSError:
+        return None
 
 
 def _mkdir(path) -> Path:
@@ -175,9 +192,14 @@ def _clean(layout: LogLayout, name: str, cfg: CleanConfig, root: Path, block_byt
            bucket_bytes: int) -> Dataset:
     source = str(layout.path)
     n_buckets = max(1, math.ceil(layout.path.stat().st_size / bucket_bytes))
+    if not arrow.is_utf8(layout.path):
+        _diagnose(layout)  # names the line of the bad bytes
+    # A numeric na_values marker ("-1") matches by spelling, which parsed numbers have lost:
+    # then the numbers are streamed as strings and parsed by cleaning.
+    typed = not numeric_markers(cfg.na_values)
     try:
         try:
-            staged = _stream(layout, cfg, root, n_buckets, block_bytes, typed=True)
+            staged = _stream(layout, cfg, root, n_buckets, block_bytes, typed=typed)
         except pa.ArrowInvalid as e:
             if "conversion error to double" not in str(e):
                 raise
@@ -240,8 +262,8 @@ def _stream(layout: LogLayout, cfg: CleanConfig, root: Path, n_buckets: int, blo
             typed: bool):
     """Pass 1: blocks -> numbers -> valid rows into ``n_buckets`` staging files."""
     fields = [layout.canonical[c] for c in layout.canonical]
-    floats = [layout.canonical[c] for c in layout.canonical
-              if layout.types.get(c) == "float"] if typed else []
+    floats = [layout.canonical[c] for c in readers.typed_kinds(layout.canonical, layout.types)[0]
+              ] if typed else []
     codes = {"user": _Codes(), "item": _Codes(), "behavior": _Codes()}
     if "behavior" not in layout.canonical:
         codes["behavior"].index["interaction"] = 0

@@ -1,3 +1,5 @@
+import pytest
+
 from recjax.data.cli import main
 
 
@@ -36,3 +38,28 @@ def test_recjax_data_out_of_core_matches(tmp_path, capsys):
     assert "read and clean out of core" in staged
     # Everything but the timing line is identical.
     assert in_memory.rsplit("time:", 1)[0] == staged.rsplit("time:", 1)[0]
+
+
+def test_recjax_data_prune_cache(tmp_path, capsys, _private_cleaned_cache):
+    from recjax.config.schema import DataConfig, SplitConfig
+    from recjax.data.datasets import load
+
+    d = tmp_path / "toy"
+    d.mkdir()
+    (d / "toy.inter").write_text("user_id:token\titem_id:token\n1\t2\n2\t3\n")
+    load(DataConfig(name="toy", path=str(d), split=SplitConfig(ratios=(1.0, 0.0, 0.0))))
+    entry = next(p for p in _private_cleaned_cache.iterdir() if not p.name.startswith("."))
+    size = sum(f.stat().st_size for f in entry.iterdir())
+    assert main(["--prune-cache"]) == 0
+    out = capsys.readouterr().out
+    assert out == (f"pruned the cleaned-data cache {_private_cleaned_cache}: removed 1 entry, "
+                   f"freed {size:,} bytes ({size / 2**20:.1f} MiB)\n")
+    assert not entry.exists()
+    assert main(["--prune-cache"]) == 0
+    assert "removed 0 entries, freed 0 bytes" in capsys.readouterr().out
+
+
+def test_recjax_data_needs_a_dataset(capsys):
+    with pytest.raises(SystemExit):
+        main([])
+    assert "give a dataset (or --prune-cache)" in capsys.readouterr().err

@@ -238,3 +238,156 @@ def test_typed_atomic_reads_what_the_plain_reader_reads(tmp_path, pieces):
     f = write(tmp_path / "x.inter", "user_id:token\titem_id:token\n" + "".join(pieces))
     plain, typed = read_both(read_atomic, f)
     assert plain == typed
+
+
+# A numeric na_values marker is matched by its exact text on every path, as the plain reader
+# (and the code before the Arrow reader) does: "-1" is missing, "-1.0" is a rating of -1.
+NUMERIC_NA = CleanConfig(na_values=("", "-1"))
+NA_HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+
+
+def _clean_all_paths(tmp_path, body, cfg):
+    """``{path: (raw ratings kept, invalid details)}`` of the plain, typed and out-of-core
+    paths (the typed path checked to be the fast one when every rating is a number)."""
+    from recjax.data.staging import clean_out_of_core
+
+    d = tmp_path / "na"
+    d.mkdir(exist_ok=True)
+    write(d / "na.inter", NA_HEADER + body)
+    out = {}
+    for typed in (False, True):
+        raw = read_directory(d, typed=typed)
+        ds = clean(raw, cfg)
+        out["typed" if typed else "plain"] = (ds.interactions.ratings.tolist(),
+                                              ds.report[0].details)
+    ds = clean_out_of_core(d, "na", cfg, block_bytes=64)
+    out["out-of-core"] = (ds.interactions.ratings.tolist(), ds.report[0].details)
+    return out
+
+
+@pytest.mark.parametrize("rows, kept, details", [
+    # every rating a number: the typed path holds parsed floats
+    ("1\ta\t-1.0\t1\n2\tb\t3\t2\n3\tc\t-1\t3\n4\td\t -1 \t4\n",
+     [-1.0, 3.0], {"rating not a number": 2}),
+    # one unrelated bad rating ("x") turns the column into strings: same fates for the others
+    ("1\ta\t-1.0\t1\n2\tb\t3\t2\n3\tc\t-1\t3\n4\td\t -1 \t4\n5\te\tx\t5\n",
+     [-1.0, 3.0], {"rating not a number": 3}),
+    # the marker in the timestamp column too
+    ("1\ta\t4\t-1.0\n2\tb\t3\t-1\n", [4.0], {"timestamp not a number": 1}),
+])
+def test_numeric_na_marker_matches_its_exact_text_on_every_path(tmp_path, rows, kept, details):
+    results = _clean_all_paths(tmp_path, rows, NUMERIC_NA)
+    for path, result in results.items():
+        assert result == (kept, details), path
+
+
+def test_numeric_na_marker_fast_path_is_the_typed_one(tmp_path):
+    d = tmp_path / "na"
+    d.mkdir()
+    write(d / "na.inter", NA_HEADER + "1\ta\t-1.0\t1\n2\tb\t-1\t2\n")
+    raw = read_directory(d)
+    assert raw.interactions.data.schema.field("rating").type == pa.float64()
+    ds = clean(raw, NUMERIC_NA)
+    assert ds.interactions.ratings.tolist() == [-1.0]
+
+
+def test_numeric_na_marker_in_csv_and_movielens_layouts(tmp_path):
+    write(tmp_path / "log.csv", "u,i,r\na,x,-1.0\nb,y,-1\nc,z,2\n")
+    cfg = DataConfig(name="c", path=str(tmp_path), format="csv", clean=NUMERIC_NA,
+                     csv=CsvConfig(interactions="log.csv", columns={
+                         "user_id": "u", "item_id": "i", "rating": "r"}))
+    typed = clean(read_directory(tmp_path, "c", "csv", cfg.csv), NUMERIC_NA)
+    plain = clean(read_directory(tmp_path, "c", "csv", cfg.csv, typed=False), NUMERIC_NA)
+    assert typed.interactions.ratings.tolist() == plain.interactions.ratings.tolist() == [
+        -1.0, 2.0]
+    m = tmp_path / "ml"
+    m.mkdir()
+    write(m / "ratings.dat", "1::10::-1.0::5\n2::10::-1::6\n")
+    write(m / "movies.dat", "10::X (1995)::Drama\n")
+    write(m / "users.dat", "1::F::1::10::48067\n2::M::25::12::10001\n")
+    for typed in (False, True):
+        ds = clean(read_movielens_1m(m, typed=typed), NUMERIC_NA)
+        assert ds.interactions.ratings.tolist() == [-1.0], typed
+
+
+@pytest.mark.parametrize("declared", ["user_id:float", "item_id:float", "behavior:float"])
+def test_ids_declared_float_are_read_as_tokens(tmp_path, declared):
+    """A header may call an id column float; the ids stay the strings of the file ("7" and
+    "7.0" are two users), as on the plain path, instead of crashing cleaning."""
+    from recjax.data.staging import clean_out_of_core
+
+    d = tmp_path / "f"
+    d.mkdir()
+    header = ["user_id:token", "item_id:token", "rating:float", "behavior:token"]
+    header = [declared if h.split(":")[0] == declared.split(":")[0] else h for h in header]
+    write(d / "f.inter", "\t".join(header) + "\n7\t1\t4\t2\n7.0\t1\t5\t2\n8\t2\t3\t2.0\n")
+    raw = read_directory(d)
+    name = declared.split(":")[0]
+    assert pa.types.is_dictionary(raw.interactions.data.schema.field(name).type)
+    typed = clean(raw)
+    plain = clean(read_directory(d, typed=False))
+    staged = clean_out_of_core(d, "f")
+    for ds in (typed, staged):
+        assert list(ds.id_maps.user_raw) == list(plain.id_maps.user_raw)
+        assert list(ds.id_maps.item_raw) == list(plain.id_maps.item_raw)
+        assert ds.id_maps.behaviors == plain.id_maps.behaviors
+        np.testing.assert_array_equal(ds.interactions.user_ids, plain.interactions.user_ids)
+    assert len(plain.id_maps.user_raw) == 3
+
+
+def test_csv_ids_declared_float_are_read_as_tokens(tmp_path):
+    write(tmp_path / "log.csv", "u,i\n7,1\n7.0,1\n")
+    csv_cfg = CsvConfig(interactions="log.csv", columns={"user_id": "u", "item_id": "i"},
+                        types={"user_id": "float"})
+    ds = clean(read_directory(tmp_path, "c", "csv", csv_cfg))
+    assert list(ds.id_maps.user_raw) == ["7", "7.0"]
+
+
+@pytest.mark.parametrize("on_invalid", ["drop", "raise"])
+def test_bad_bytes_in_an_unread_column_give_the_plain_error(tmp_path, on_invalid):
+    """The typed path reads only the interaction columns, but the file must still be UTF-8:
+    the error names file, line and bytes as the plain reader's does (with on_invalid=raise no
+    bare UnicodeDecodeError escapes from the line lookup)."""
+    d = tmp_path / "x"
+    d.mkdir()
+    (d / "x.inter").write_bytes(b"user_id:token\titem_id:token\trating:float\tnote:token\n"
+                                b"1\t1\t3\tok\n1\t\t3\tCaf\xe9\n")
+    expected = (f"{d / 'x.inter'}, line 3: bytes b'\\xe9' are not valid utf-8; re-encode the "
+                f"file as utf-8 or pass encoding=... to the reader")
+    for typed in (False, True):
+        with pytest.raises(DataFormatError) as e:
+            clean(read_directory(d, typed=typed), CleanConfig(on_invalid=on_invalid))
+        assert str(e.value) == expected, typed
+    from recjax.data.staging import clean_out_of_core
+
+    with pytest.raises(DataFormatError) as e:
+        clean_out_of_core(d, "x", CleanConfig(on_invalid=on_invalid))
+    assert str(e.value) == expected
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_bad_bytes_in_a_ragged_row_fall_back_quietly(tmp_path):
+    """Arrow would hand the row callback undecodable text (an exception it can only print)."""
+    f = tmp_path / "x.inter"
+    f.write_bytes(b"user_id:token\titem_id:token\n1\t2\n\xe9\n")
+    with pytest.raises(DataFormatError, match=r"line 3: bytes b'.xe9' are not valid"):
+        read_atomic(f, typed=True)
+
+
+@pytest.mark.parametrize("header, missing, has", [
+    ("user_id:token\titemId:token\trating:float", "['item_id']",
+     "['user_id', 'itemId', 'rating']"),
+    ("\ufeffuser_id:token\titem_id:token\treview:token_seq", "['user_id']",
+     "['\\ufeffuser_id', 'item_id', 'review']"),
+])
+def test_missing_column_lists_every_column_of_the_file(tmp_path, header, missing, has):
+    """The typed path keeps only the interaction columns, but the message lists the header's
+    every name, where the misspelt or BOM-prefixed one shows."""
+    d = tmp_path / "toy"
+    d.mkdir()
+    write(d / "toy.inter", header + "\n1\t2\t3\n")
+    for typed in (False, True):
+        with pytest.raises(DataFormatError) as e:
+            read_directory(d, typed=typed)
+        assert str(e.value) == f"{d / 'toy.inter'}: missing column(s) {missing}; the file " \
+                               f"has {has}", typed

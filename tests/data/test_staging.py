@@ -136,3 +136,29 @@ def test_load_cleans_big_files_out_of_core(tmp_path, monkeypatch):
     assert calls == [1]
     same(out_of_core[0], in_memory[0])
     np.testing.assert_array_equal(out_of_core[1].test.item_ids, in_memory[1].test.item_ids)
+
+
+def test_staging_files_go_to_disk_next_to_the_cache(tmp_path, monkeypatch):
+    """Not to $TMPDIR, often a RAM-backed tmpfs that would hold the rows kept out of memory:
+    $RECJAX_STAGING_DIR, else $RECJAX_DATA/staging."""
+    from recjax.data import staging
+    from recjax.data.synthetic import write_synthetic_log
+
+    d = tmp_path / "log"
+    write_synthetic_log(d, 500, "atomic", seed=0)
+    seen = []
+    real = staging._clean
+
+    def spy(layout, name, cfg, root, *a):
+        seen.append((root.parent, sorted(p.name for p in root.iterdir())))
+        return real(layout, name, cfg, root, *a)
+
+    monkeypatch.setattr(staging, "_clean", spy)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "ram"))
+    monkeypatch.delenv("RECJAX_STAGING_DIR", raising=False)
+    monkeypatch.setenv("RECJAX_DATA", str(tmp_path / "data"))
+    clean_out_of_core(d)
+    monkeypatch.setenv("RECJAX_STAGING_DIR", str(tmp_path / "disk"))
+    clean_out_of_core(d)
+    assert [s[0] for s in seen] == [tmp_path / "data" / "staging", tmp_path / "disk"]
+    assert list((tmp_path / "disk").iterdir()) == []  # removed at the end
