@@ -82,8 +82,11 @@ def prepare(cfg: ExperimentConfig, progress: bool | None = None) -> Prepared:
 
         item_text, user_text = text_features(dataset, cfg.text, progress)
         has_user_text = any(user_texts(dataset, cfg.text))
-        features = Features(jnp.asarray(item_text),
-                            jnp.asarray(user_text) if has_user_text else None)
+        if cfg.model.text_tower == "frozen":
+            features = Features(jnp.asarray(item_text),
+                                jnp.asarray(user_text) if has_user_text else None)
+        else:
+            features = Features(text_tokens=node_token_states(dataset, cfg, has_user_text))
     item_edges = None
     if k:
         from recjax.graph import text_knn_edges
@@ -91,6 +94,23 @@ def prepare(cfg: ExperimentConfig, progress: bool | None = None) -> Prepared:
         item_edges = text_knn_edges(item_text, k)
     graph = build_graph(split.train, cfg.model.relation, item_edges=item_edges)
     return Prepared(cfg, dataset, split, graph, features, model, item_text, user_text)
+
+
+def node_token_states(dataset: Dataset, cfg: ExperimentConfig, with_users: bool):
+    """The cached lower-layer token states of every item text (then user text) for an
+    end-to-end text tower (:mod:`recjax.text.tokens`)."""
+    from recjax.text.features import item_texts, user_texts
+    from recjax.text.tokens import token_states
+
+    t = cfg.text
+    items = item_texts(dataset, t)
+    users = user_texts(dataset, t) if with_users else []
+    # One cache entry for both templates: the key hashes the texts and both templates.
+    return token_states(items + users, len(items), t.checkpoint, cfg.model.text_layers,
+                        pooling=t.pooling, normalize=t.normalize, dtype=t.dtype,
+                        max_length=t.max_length, pack_widths=t.pack_widths,
+                        batch_tokens=t.batch_tokens,
+                        template=f"{t.item_template}\n{t.user_template}", cache=t.cache)
 
 
 def forget_cold(prepared: Prepared, params):
@@ -113,11 +133,31 @@ def cold_metrics(prepared: Prepared, params, ks=(10, 20)) -> dict:
     return {f"test_{part}": metrics for part, metrics in out.items()}
 
 
-def parameter_counts(params) -> dict:
-    """``{tower: {"trainable": n, "frozen": 0}}`` per top-level parameter group."""
-    return {name: {"trainable": int(sum(np.size(x) for x in jax.tree_util.tree_leaves(sub))),
-                   "frozen": 0}
-            for name, sub in params["params"].items()}
+def parameter_counts(params, frozen: tuple[str, ...] = (), features: Features | None = None
+                     ) -> dict:
+    """``{tower: {"trainable": n, "frozen": m}}`` per top-level parameter group. Frozen are
+    the parameters whose path matches one of ``frozen`` (the model's and the train config's
+    rules, :func:`recjax.train.optim.parameter_labels`) and, for an end-to-end text tower,
+    the BERT embeddings and layers below its cache (``features.text_tokens``), which shape
+    every text vector but are run once, outside training. Non-parameter state (the text
+    bank) is not counted."""
+    import re
+
+    from flax import traverse_util
+
+    patterns = [re.compile(p) for p in frozen]
+    counts = {}
+    for name, sub in params["params"].items():
+        flat = traverse_util.flatten_dict(sub, sep="/")
+        n = {"trainable": 0, "frozen": 0}
+        for path, x in flat.items():
+            is_frozen = any(p.search(f"params/{name}/{path}") for p in patterns)
+            n["frozen" if is_frozen else "trainable"] += int(np.size(x))
+        counts[name] = n
+    tokens = getattr(features, "text_tokens", None)
+    if tokens is not None and "text" in counts:
+        counts["text"]["frozen"] += tokens.lower_parameter_count
+    return counts
 
 
 def _atomic_json(path: Path, obj) -> None:
@@ -147,8 +187,13 @@ def check_compatible(cfg: ExperimentConfig, run_dir: Path) -> None:
         old = json.loads(path.read_text())
     except ValueError as e:
         raise IncompatibleRunError(f"{path} is not valid JSON ({e})") from None
-    old.pop("run", None)
-    old.pop("parallel", None)
+    try:
+        # Fields added to the schema since that run (e.g. model.text_tower) read as their
+        # defaults, as load_run reads them, instead of as differences.
+        old = comparable_config(from_dict(ExperimentConfig, old))
+    except (TypeError, ValueError):
+        old.pop("run", None)
+        old.pop("parallel", None)
     changes = diff(old, comparable_config(cfg))
     if changes:
         raise IncompatibleRunError(
@@ -233,7 +278,10 @@ def train_run(cfg: ExperimentConfig, run_dir: str | Path) -> tuple[FitResult, Pr
         plot_curves(result.history, run_dir / "curves.png", cfg.train.select_metric)
     info.update(status="finished", finished=time.strftime("%Y-%m-%d %H:%M:%S"),
                 best_epoch=result.best_epoch, epochs=len(result.history),
-                parameters=parameter_counts(result.params),
+                parameters=parameter_counts(
+                    result.params, (*cfg.train.freeze,
+                                    *getattr(prepared.model, "frozen_patterns", ())),
+                    prepared.features),
                 resumed_from_epoch=resumed_from, timings=result.timings)
     _atomic_json(run_dir / "run.json", info)
     return result, prepared

@@ -5,6 +5,10 @@ model's embeddings with seen items masked. New nodes are embedded inductively: t
 input is the model's text projection of their text (zero for ID-only models), and a new user
 who names liked items is added to the train graph with those edges, so the same graph encoder
 propagates their neighbourhood into them.
+
+A run with an end-to-end text tower (``model.text_tower`` ``top_k`` or ``lora``) encodes new
+texts with its fine-tuned encoder: the pretrained lower layers, then the checkpoint's top
+layers and pooling; the text similarities in the reasons use the same fine-tuned vectors.
 """
 
 from __future__ import annotations
@@ -56,6 +60,11 @@ class Serving:
         self.titles = ([str(t) or f"item {r}" for t, r in zip(titles, self.ids.item_raw)]
                        if titles is not None else [f"item {r}" for r in self.ids.item_raw])
         self._item_unit = _unit(self.item_emb)
+        self._tokens = getattr(prepared.features, "text_tokens", None)
+        self.item_text = prepared.item_text
+        if self._tokens is not None:
+            vectors = m.apply(params, self._tokens, method=m.text_vectors)
+            self.item_text = np.asarray(vectors[: self._tokens.num_items])
 
     @classmethod
     def from_prepared(cls, prepared: Prepared, params) -> Serving:
@@ -95,6 +104,14 @@ class Serving:
                 for i, s in zip(items[0], scores[0], strict=True)]
 
     def _encode(self, texts: list[str]) -> np.ndarray:
+        """LM vectors of new texts: the frozen encoder's, or the fine-tuned one's."""
+        if self._tokens is not None:
+            from recjax.text.tokens import new_token_states
+
+            t, m = self.p.cfg.text, self.p.model
+            states = new_token_states(self._tokens, texts, t.checkpoint, t.max_length,
+                                      t.pack_widths)
+            return np.asarray(m.apply(self.params, states, method=m.text_vectors))
         from recjax.text.features import encode
 
         return encode(texts, self.p.cfg.text, cache=False)
@@ -147,8 +164,8 @@ class Serving:
         scores[liked_ids] = -np.inf
         order = np.argsort(-scores, kind="stable")[:k]
         text_sims = None
-        if text and self.p.item_text is not None:
-            text_sims = _unit(self.p.item_text) @ _unit(self._encode([text]))[0]
+        if text and self.item_text is not None:
+            text_sims = _unit(self.item_text) @ _unit(self._encode([text]))[0]
         recs = []
         for i in order:
             reason = self._because(int(i), np.asarray(liked_ids))
@@ -182,7 +199,7 @@ class Serving:
         scores = np.asarray(self.user_emb) @ np.asarray(item_emb[-1])
         top_users = np.argsort(-scores, kind="stable")[: min(k, len(scores))]
         users = [(str(self.ids.user_raw[u]), float(scores[u])) for u in top_users]
-        sims = _unit(self.p.item_text) @ _unit(self._encode([text]))[0]
+        sims = _unit(self.item_text) @ _unit(self._encode([text]))[0]
         close = np.argsort(-sims, kind="stable")[:k]
         items = [Recommendation(str(self.ids.item_raw[i]), self.titles[i], float(sims[i]),
                                 "text similarity") for i in close]

@@ -246,6 +246,17 @@ class ModelConfig:
     ease_l2 (ease): the L2 weight of the closed-form item-item model.
     compute_dtype: ``bfloat16`` runs messages and layer maths in bfloat16 (for accelerators:
       half the memory traffic) while parameters, layer outputs and scores stay float32.
+    text_tower (text_gnn): ``frozen`` (the text config's cached LM vectors, projected),
+      ``top_k`` (the model holds the top ``text_layers`` BERT layers and an attention pooling
+      and trains them) or ``lora`` (those layers frozen, rank-``lora_rank`` adapters with
+      scale ``lora_alpha / lora_rank`` on their attention and FFN trained). The layers below
+      are run once and their hidden states cached (:mod:`recjax.text.tokens`);
+      ``text_layers: 0`` trains only the pooling. The BERT computes in ``text.dtype``.
+    text_refresh_rows (top_k, lora): ``null`` re-encodes every text in every step (exact);
+      ``n`` re-encodes n random packed rows (a few texts each) per step and takes the other
+      texts' vectors from a memory bank of their latest encodings (what keeps a CPU epoch
+      affordable). Evaluation and serving always encode every text with the current weights.
+    text_remat: recompute BERT activations in the backward pass (``jax.checkpoint``).
     """
 
     name: str = "lightgcn"
@@ -273,9 +284,16 @@ class ModelConfig:
     knn_shrink: float = 0.0
     ease_l2: float = 250.0
     compute_dtype: str = "float32"
+    text_tower: str = "frozen"
+    text_layers: int = 1
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    text_refresh_rows: int | None = None
+    text_remat: bool = False
 
     def __post_init__(self):
-        checks = {"combine": (self.combine, (None, "mean", "learned", "concat", "last",
+        checks = {"text_tower": (self.text_tower, ("frozen", "top_k", "lora")),
+                  "combine": (self.combine, (None, "mean", "learned", "concat", "last",
                                              "propagated_mean")),
                   "propagation": (self.propagation, ("sparse", "segment", "edge_sharded")),
                   "relation": (self.relation, ("none", "behavior", "rating")),
@@ -297,6 +315,14 @@ class ModelConfig:
             raise ValueError(f"model.semantic_neighbors={self.semantic_neighbors} must be >= 0")
         if self.knn_neighbors < 1 or self.knn_shrink < 0 or self.ease_l2 < 0:
             raise ValueError("model.knn_neighbors must be >= 1, knn_shrink and ease_l2 >= 0")
+        if self.text_layers < 0 or self.lora_rank < 1 or self.lora_alpha <= 0:
+            raise ValueError("model.text_layers must be >= 0, lora_rank >= 1, lora_alpha > 0")
+        if self.text_refresh_rows is not None and self.text_refresh_rows < 1:
+            raise ValueError(f"model.text_refresh_rows={self.text_refresh_rows} must be >= 1 "
+                             f"(null re-encodes every text every step)")
+        if self.text_tower == "lora" and self.text_layers == 0:
+            raise ValueError("model.text_tower=lora adapts the top text_layers layers; "
+                             "text_layers=0 leaves none (use top_k for pooling only)")
 
 
 @dataclass(frozen=True)
@@ -324,6 +350,10 @@ class TrainConfig:
       would be; trains inductive models for cold start (DropoutNet's idea, on the graph).
     select_on: ``valid`` (model selection on validation) or ``legacy_test`` (selects on test
       as the original LightGCN code does; only for reproducing published tables).
+    freeze: regexes over parameter paths (``params/graph/W1_0/kernel``) that get no updates.
+    text_learning_rate: the learning rate of the BERT inside an end-to-end text tower
+      (``params/text/encoder/...`` and ``params/text/pool/...``, its own optimiser state via
+      ``optax.multi_transform``); null uses ``learning_rate``.
     """
 
     loss: str = "bpr"
@@ -347,6 +377,7 @@ class TrainConfig:
     warmup_steps: int = 0
     grad_clip: float = 0.0
     freeze: tuple[str, ...] = ()
+    text_learning_rate: float | None = None
     batch_size: int = 2048
     epochs: int = 300
     patience: int = 10
@@ -366,6 +397,8 @@ class TrainConfig:
                 raise ValueError(f"train.{key}={value!r}; expected one of {valid}")
         if self.batch_size < 1 or self.epochs < 1 or self.num_negatives < 1:
             raise ValueError("train.batch_size, epochs and num_negatives must be >= 1")
+        if self.text_learning_rate is not None and not self.text_learning_rate > 0:
+            raise ValueError(f"train.text_learning_rate={self.text_learning_rate} must be > 0")
         if not self.temperature > 0:
             raise ValueError(f"train.temperature={self.temperature} must be > 0 (scores are "
                              f"divided by it)")

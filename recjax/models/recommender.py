@@ -4,7 +4,12 @@
 dot product ``user_emb[u] . item_emb[i]``. Parameter paths are stable: ``id/...`` (ID
 embeddings), ``text/...`` (text projection), ``fusion/...``, ``graph/...`` (the backbone),
 ``head/...`` (the classification offset), so freezing or per-part learning rates are regex
-rules over paths.
+rules over paths. An end-to-end text tower (``model.text_tower`` top_k / lora) adds
+``text/encoder/layer_<i>/...`` (BERT's top layers, Hugging Face names, LoRA's ``lora_a`` /
+``lora_b`` beside the frozen ``kernel``) and ``text/pool/query``, and with
+``text_refresh_rows`` a ``text_bank`` collection (every text's latest vector, written by the
+train step, never by the optimiser: :attr:`Recommender.frozen_patterns`). Build its variables
+with :func:`init_variables`, which loads the pretrained weights.
 
 Text-behaviour alignment (``align_weight > 0``, text_gnn with ID embeddings; RLMRec's
 contrastive variant): in training the model's views are ``((users, items), (user_text,
@@ -25,7 +30,7 @@ from recjax.config.schema import ModelConfig
 from recjax.graph import RecGraph
 from recjax.models.backbones import BACKBONES
 from recjax.models.registry import register_model
-from recjax.models.towers import Features, Fusion, IdTower, TextTower
+from recjax.models.towers import EncoderSettings, Features, Fusion, IdTower, TextTower
 
 
 class Recommender(nn.Module):
@@ -51,7 +56,7 @@ class Recommender(nn.Module):
         if self.use_id:
             self.id = IdTower(self.num_users, self.num_items, c.dim, c.init_std, c.init)
         if self.use_text:
-            self.text = TextTower(c.dim, c.text_hidden)
+            self.text = TextTower(c.dim, c.text_hidden, encoder_settings(c))
             if self.use_id:
                 self.fusion = Fusion(c.fusion, c.dim)
         self.graph = BACKBONES[self.backbone](c, jnp.dtype(c.compute_dtype))
@@ -63,6 +68,7 @@ class Recommender(nn.Module):
         if self.use_id:
             users, items = self.id()
         if self.use_text:
+            features = self.encode_text(features)
             check_features(features, self.num_users, self.num_items, not self.use_id)
             t_items = self.text(features.item_text)
             t_users = self.text(features.user_text) if features.user_text is not None else None
@@ -112,6 +118,7 @@ class Recommender(nn.Module):
         """The text view ``([num_users, dim], [num_items, dim])``: each node's projected LM
         vector. A user without text of their own (no ``user_text``) gets the mean projected
         text of their train items, the profile their history describes."""
+        features = self.encode_text(features)
         t_items = self.text(features.item_text)
         if features.user_text is not None:
             t_users = self.text(features.user_text)
@@ -143,6 +150,8 @@ class Recommender(nn.Module):
         for a random share of rows (``TrainConfig.cold_user_dropout`` / ``cold_item_dropout``)
         teaches the towers to stand on their own, exactly as serving uses them."""
         features = features or Features()
+        if self.use_text:
+            features = self.encode_text(features)
 
         def inputs(text, n):
             if text is None:
@@ -163,6 +172,41 @@ class Recommender(nn.Module):
         t = self.text(text)
         return self.fusion(jnp.zeros_like(t), t) if self.use_id else t
 
+    def encode_text(self, features: Features, train: bool = False,
+                    write_bank: bool = False) -> Features:
+        """``features`` with LM vectors: as given, or encoded by an end-to-end text tower from
+        ``features.text_tokens`` (every text with the current weights; in training with
+        ``text_refresh_rows`` only a random subset, the rest from the bank, see
+        :class:`recjax.models.towers.TextTower`). ``write_bank`` stores the result in the
+        bank (``mutable=["text_bank"]``)."""
+        tokens = features.text_tokens
+        if tokens is None or features.item_text is not None:
+            return features
+        if (tokens.num_items, tokens.num_users) not in ((self.num_items, self.num_users),
+                                                        (self.num_items, 0)):
+            raise ValueError(f"token states hold {tokens.num_items} item and "
+                             f"{tokens.num_users} user texts; the model has {self.num_items} "
+                             f"items and {self.num_users} users")
+        vectors = self.text(None, tokens, train, write_bank)
+        users = vectors[tokens.num_items:] if tokens.num_users else None
+        return Features(vectors[: tokens.num_items], users)
+
+    def text_vectors(self, tokens):
+        """LM vectors ``[n, text_dim]`` of any token states (e.g. new texts at serving) through
+        the end-to-end text tower's current weights, every text encoded."""
+        return self.text(None, tokens)
+
+    @property
+    def frozen_patterns(self) -> tuple[str, ...]:
+        """Regexes over variable paths that the optimiser must leave alone: the text bank
+        (written by the step, not learned) and, with LoRA, the adapted BERT's own weights."""
+        if not self.use_text or self.cfg.text_tower == "frozen":
+            return ()
+        patterns = (r"^text_bank/",)
+        if self.cfg.text_tower == "lora":
+            patterns += (r"^params/text/encoder/(?!.*/lora_[ab]$)",)
+        return patterns
+
     def offset(self):
         """The learned logit offset of the rating-classification mode (``head/bias``)."""
         return self.head()
@@ -174,6 +218,42 @@ class Head(nn.Module):
     @nn.compact
     def __call__(self):
         return self.param("bias", nn.initializers.zeros, ())
+
+
+def encoder_settings(cfg: ModelConfig) -> EncoderSettings | None:
+    """The text tower's BERT settings (None: the tower projects frozen vectors)."""
+    if cfg.text_tower == "frozen":
+        return None
+    return EncoderSettings(cfg.text_tower, cfg.text_layers, cfg.lora_rank, cfg.lora_alpha,
+                           cfg.text_refresh_rows, cfg.text_remat)
+
+
+def init_variables(model, rngs, graph: RecGraph, features: Features | None = None):
+    """``model.init`` plus, for an end-to-end text tower, the pretrained weights of its BERT
+    layers (from ``features.text_tokens.top_params``; LoRA adapters and the pooling keep their
+    initial values) and a text bank filled with every text's vector under those weights."""
+    tokens = getattr(features, "text_tokens", None)
+    if tokens is None or not getattr(model, "use_text", False):
+        return model.init(rngs, graph, features)
+    # Compiled: run eagerly, the BERT layers of the initial pass cost seconds of dispatch.
+    variables = jax.jit(model.init)(rngs, graph, features)
+    from flax import traverse_util
+
+    flat = traverse_util.flatten_dict(variables)
+    for path, value in traverse_util.flatten_dict(tokens.top_params).items():
+        key = ("params", "text", "encoder", *path)
+        if key not in flat or flat[key].shape != value.shape:
+            raise ValueError(f"pretrained weight {'/'.join(path)} {value.shape} has no "
+                             f"place in the text tower")
+        # A copy: the train state is donated, and these buffers are the loaded encoder's.
+        flat[key] = jnp.array(value, flat[key].dtype, copy=True)
+    variables = traverse_util.unflatten_dict(flat)
+    if "text_bank" in variables:
+        _, bank = jax.jit(lambda v: model.apply(v, features, False, True,
+                                                method=model.encode_text,
+                                                mutable=["text_bank"]))(variables)
+        variables = {**variables, **bank}
+    return variables
 
 
 def check_features(features: Features, num_users: int, num_items: int, need_users: bool):

@@ -132,19 +132,54 @@ class BertEmbeddings(nn.Module):
         return nn.LayerNorm(c.layer_norm_eps, dtype=self.dtype, name="LayerNorm")(x)
 
 
+class LoraDense(nn.Module):
+    """``x @ kernel + bias + (alpha / rank) * (x @ lora_a) @ lora_b``: a Dense layer (same
+    ``kernel``/``bias`` names, so pretrained weights load into it) plus a rank-``rank``
+    adapter (Hu et al. 2021). ``lora_b`` starts at zero, so the layer starts as the base."""
+
+    features: int
+    rank: int
+    alpha: float
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        d_in = x.shape[-1]
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (d_in, self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        # torch's kaiming_uniform(a=sqrt(5)) on A, as PEFT does: U(-1/sqrt(d_in), 1/sqrt(d_in)).
+        a = self.param("lora_a", nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
+                       (d_in, self.rank))
+        b = self.param("lora_b", nn.initializers.zeros, (self.rank, self.features))
+        x, kernel, bias, a, b = nn.dtypes.promote_dtype(x, kernel, bias, a, b, dtype=self.dtype)
+        return x @ kernel + bias + (x @ a) @ b * (self.alpha / self.rank)
+
+
+def dense_layer(lora_rank: int, lora_alpha: float):
+    """The Dense class of a BERT layer: ``nn.Dense``, or :class:`LoraDense` at a rank > 0."""
+    if not lora_rank:
+        return nn.Dense
+    return lambda features, dtype, name: LoraDense(features, lora_rank, lora_alpha, dtype,
+                                                   name=name)
+
+
 class BertAttention(nn.Module):
-    """Multi-head self-attention with the residual LayerNorm (HF ``attention.*``)."""
+    """Multi-head self-attention with the residual LayerNorm (HF ``attention.*``); with
+    ``lora_rank > 0`` every projection carries a LoRA adapter (:class:`LoraDense`)."""
 
     config: BertConfig
     dtype: jnp.dtype = jnp.float32
+    lora_rank: int = 0
+    lora_alpha: float = 1.0
 
     @nn.compact
     def __call__(self, x, attention_mask):
         c = self.config
         heads, head_dim = c.num_attention_heads, c.hidden_size // c.num_attention_heads
+        dense = dense_layer(self.lora_rank, self.lora_alpha)
 
         def project(name):
-            t = nn.Dense(c.hidden_size, dtype=self.dtype, name=name)(x)
+            t = dense(c.hidden_size, dtype=self.dtype, name=name)(x)
             return t.reshape(*t.shape[:-1], heads, head_dim)
 
         # Padded keys are masked out; padded queries still compute (pooling ignores them),
@@ -154,21 +189,49 @@ class BertAttention(nn.Module):
         ctx = jax.nn.dot_product_attention(project("query"), project("key"), project("value"),
                                            mask=mask)
         ctx = ctx.reshape(*ctx.shape[:-2], c.hidden_size)
-        out = nn.Dense(c.hidden_size, dtype=self.dtype, name="output")(ctx)
+        out = dense(c.hidden_size, dtype=self.dtype, name="output")(ctx)
         return nn.LayerNorm(c.layer_norm_eps, dtype=self.dtype, name="LayerNorm")(x + out)
 
 
 class BertLayer(nn.Module):
+    """One transformer layer; ``lora_rank > 0`` adds adapters to its attention and FFN."""
+
     config: BertConfig
     dtype: jnp.dtype = jnp.float32
+    lora_rank: int = 0
+    lora_alpha: float = 1.0
 
     @nn.compact
     def __call__(self, x, attention_mask):
         c = self.config
-        x = BertAttention(c, self.dtype, name="attention")(x, attention_mask)
-        h = nn.Dense(c.intermediate_size, dtype=self.dtype, name="intermediate")(x)
-        h = nn.Dense(c.hidden_size, dtype=self.dtype, name="output")(ACTIVATIONS[c.hidden_act](h))
+        dense = dense_layer(self.lora_rank, self.lora_alpha)
+        x = BertAttention(c, self.dtype, self.lora_rank, self.lora_alpha, name="attention")(
+            x, attention_mask)
+        h = dense(c.intermediate_size, dtype=self.dtype, name="intermediate")(x)
+        h = dense(c.hidden_size, dtype=self.dtype, name="output")(ACTIVATIONS[c.hidden_act](h))
         return nn.LayerNorm(c.layer_norm_eps, dtype=self.dtype, name="output_LayerNorm")(x + h)
+
+
+class BertLayers(nn.Module):
+    """Layers ``[start, config.num_hidden_layers)`` on given hidden states (the top of a BERT
+    whose lower part is cached), each named ``layer_<i>`` as in :class:`BertEncoder`, so
+    pretrained weights copy over by path. ``remat`` recomputes each layer's activations in
+    the backward pass (``jax.checkpoint``) instead of storing them."""
+
+    config: BertConfig
+    start: int
+    dtype: jnp.dtype = jnp.float32
+    lora_rank: int = 0
+    lora_alpha: float = 1.0
+    remat: bool = False
+
+    @nn.compact
+    def __call__(self, x, attention_mask):
+        layer = nn.remat(BertLayer) if self.remat else BertLayer
+        for i in range(self.start, self.config.num_hidden_layers):
+            x = layer(self.config, self.dtype, self.lora_rank, self.lora_alpha,
+                      name=f"layer_{i}")(x, attention_mask)
+        return x
 
 
 class BertEncoder(nn.Module):
@@ -201,12 +264,14 @@ def segment_attention_mask(segment_ids):
 
 
 def pool_segments(hidden, segment_ids, position_ids, num_slots: int, mode: str = "mean",
-                  normalize: bool = True):
+                  normalize: bool = True, logits=None):
     """Per-segment sentence vectors ``[batch, num_slots, dim]`` in float32.
 
     Segment ``s`` (1-based) of row ``b`` lands in slot ``s - 1``. ``mean`` averages the
     segment's tokens; ``cls`` takes its first token (position 0). Empty slots give zeros, not
     NaN. An ordinary padded batch is the case ``segment_ids = attention_mask``, one slot.
+    With ``logits`` ``[batch, seq]`` (mean mode), tokens are weighted by their softmax within
+    the segment (attention pooling); all-equal logits give exactly the mean.
     """
     if mode not in ("mean", "cls"):
         raise ValueError(f"pooling {mode!r} is unknown; use 'mean' or 'cls'")
@@ -214,10 +279,28 @@ def pool_segments(hidden, segment_ids, position_ids, num_slots: int, mode: str =
     onehot = (segment_ids[..., None] == jnp.arange(1, num_slots + 1)).astype(jnp.float32)
     if mode == "cls":
         onehot = onehot * (position_ids == 0)[..., None]
-    sums = jnp.einsum("bts,btd->bsd", onehot, hidden)
-    out = sums / jnp.maximum(onehot.sum(axis=1), 1.0)[..., None]
+    if logits is not None:
+        if mode != "mean":
+            raise ValueError("attention pooling (logits) weights a segment's tokens; it "
+                             "needs mode='mean'")
+        # Softmax within each segment; subtracting the row's maximum (a constant per
+        # segment) keeps exp finite and changes no weight.
+        logits = logits.astype(jnp.float32)
+        shift = jax.lax.stop_gradient(jnp.max(jnp.where(segment_ids > 0, logits, -jnp.inf),
+                                              axis=-1, keepdims=True))
+        onehot = onehot * jnp.exp(jnp.where(segment_ids > 0, logits - shift, 0.0))[..., None]
+        sums = jnp.einsum("bts,btd->bsd", onehot, hidden)
+        total = onehot.sum(axis=1)
+        out = sums / jnp.where(total > 0, total, 1.0)[..., None]
+    else:
+        sums = jnp.einsum("bts,btd->bsd", onehot, hidden)
+        out = sums / jnp.maximum(onehot.sum(axis=1), 1.0)[..., None]
     if normalize:
-        out = out / jnp.maximum(jnp.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
+        # Empty slots (all zero) take the norm of ones instead: the norm's gradient at zero is
+        # NaN, which would poison a trained encoder. Filled slots are unchanged.
+        filled = (onehot.sum(axis=1) > 0)[..., None]
+        norm = jnp.linalg.norm(jnp.where(filled, out, 1.0), axis=-1, keepdims=True)
+        out = out / jnp.maximum(norm, 1e-12)
     return out
 
 
@@ -226,3 +309,21 @@ def pool(hidden, attention_mask, mode: str = "mean", normalize: bool = True):
     mask = attention_mask.astype(jnp.int32)
     positions = jnp.broadcast_to(jnp.arange(mask.shape[-1]), mask.shape)
     return pool_segments(hidden, mask, positions, 1, mode, normalize)[:, 0]
+
+
+def encode_layers(config: BertConfig, params, hidden_or_ids, attention_mask, start: int,
+                  stop: int, position_ids=None, dtype=jnp.float32):
+    """Run layers ``[start, stop)`` of a BERT with ``params`` (a :class:`BertEncoder`'s
+    ``{"params": ...}``): from token ids through the embeddings when ``start == 0``, else
+    from the hidden states ``[batch, seq, dim]`` that layer ``start - 1`` produced. What the
+    end-to-end text tower caches below its trainable layers (:mod:`recjax.text.tokens`)."""
+    p = params["params"]
+    x = hidden_or_ids
+    if start == 0:
+        if position_ids is None:
+            position_ids = jnp.broadcast_to(jnp.arange(x.shape[-1]), x.shape)
+        x = BertEmbeddings(config, dtype).apply({"params": p["embeddings"]}, x,
+                                                 jnp.zeros_like(x), position_ids)
+    for i in range(start, stop):
+        x = BertLayer(config, dtype).apply({"params": p[f"layer_{i}"]}, x, attention_mask)
+    return x

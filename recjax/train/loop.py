@@ -24,7 +24,7 @@ from recjax.config.schema import EvalConfig, TrainConfig
 from recjax.eval.metrics import classification_metrics
 from recjax.eval.ranking import Ranker, RankingTask, prepare_ranking
 from recjax.graph import RecGraph
-from recjax.models import Features, Recommender, drop_id_rows, is_closed_form
+from recjax.models import Features, Recommender, drop_id_rows, init_variables, is_closed_form
 from recjax.train import parallel
 from recjax.train.checkpoint import Checkpointer
 from recjax.train.objectives import get_objective
@@ -209,14 +209,14 @@ def _fit(model: Recommender, graph: RecGraph, features: Features | None, split: 
     if is_closed_form(model):
         return _fit_closed_form(model, graph, features, evaluator, cfg, run_dir, checkpointer)
     init_key, state_key = jax.random.split(jax.random.key(cfg.seed))
-    params = model.init({"params": init_key, "dropout": init_key, "noise": init_key}, graph,
-                        features)
+    params = init_variables(model, {"params": init_key, "dropout": init_key, "noise": init_key},
+                            graph, features)
     # Held-out (cold) users/items have no ID of their own: their rows start at zero and, with
     # warm-only negatives, get no gradient, so selection, evaluation and serving all see the
     # same parameters.
     params = drop_id_rows(params, split.cold_user_ids, split.cold_item_ids)
     n_steps = steps_per_epoch(len(split.train), cfg.batch_size)
-    tx = make_optimizer(cfg, n_steps * cfg.epochs)
+    tx = make_optimizer(cfg, n_steps * cfg.epochs, getattr(model, "frozen_patterns", ()))
     state = TrainState.create(params, tx, state_key)
     embed = make_embed(model)
     offset_fn = jax.jit(lambda p: model.apply(p, method=model.offset))

@@ -9,6 +9,7 @@ when ``cfg.weight_decay`` is non-zero (a sweep passes its largest value).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import jax
@@ -41,10 +42,9 @@ def add_weight_decay() -> optax.GradientTransformationExtraArgs:
     return optax.GradientTransformationExtraArgs(init, update)
 
 
-def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransformation:
-    """The optimiser; parameters whose path (``"params/graph/W1_0/kernel"``) matches a
-    ``freeze`` regex get no updates."""
-    lr = learning_rate(cfg, total_steps)
+def _base_optimizer(cfg: TrainConfig, total_steps: int, rate: float
+                    ) -> optax.GradientTransformation:
+    lr = learning_rate(dataclasses.replace(cfg, learning_rate=rate), total_steps)
     decay = [add_weight_decay()] if cfg.weight_decay else []
     if cfg.optimizer == "adamw":
         tx = optax.chain(optax.scale_by_adam(), *decay, optax.scale_by_learning_rate(lr))
@@ -53,14 +53,42 @@ def make_optimizer(cfg: TrainConfig, total_steps: int) -> optax.GradientTransfor
         tx = optax.chain(*decay, base(lr))
     if cfg.grad_clip:
         tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx)
-    if not cfg.freeze:
+    return tx
+
+
+# Parameter paths of the BERT inside an end-to-end text tower (its layers and pooling), the
+# group ``TrainConfig.text_learning_rate`` applies to.
+TEXT_ENCODER_PATTERN = r"^params/text/(encoder|pool)/"
+
+
+def parameter_labels(params, cfg: TrainConfig, frozen: tuple[str, ...] = ()):
+    """Each variable path's optimiser group: ``frozen`` (matches ``cfg.freeze`` or
+    ``frozen``, the model's own rules such as LoRA's base weights), ``text`` (the text
+    tower's BERT, when ``cfg.text_learning_rate`` is set) or ``train``."""
+    patterns = [re.compile(p) for p in (*cfg.freeze, *frozen)]
+    text = re.compile(TEXT_ENCODER_PATTERN) if cfg.text_learning_rate is not None else None
+
+    def label(path: str) -> str:
+        if any(p.search(path) for p in patterns):
+            return "frozen"
+        if text is not None and text.search(path):
+            return "text"
+        return "train"
+
+    flat = traverse_util.flatten_dict(params, sep="/")
+    return traverse_util.unflatten_dict({k: label(k) for k in flat}, sep="/")
+
+
+def make_optimizer(cfg: TrainConfig, total_steps: int, frozen: tuple[str, ...] = ()
+                   ) -> optax.GradientTransformation:
+    """The optimiser; parameters whose path (``"params/graph/W1_0/kernel"``) matches a
+    ``cfg.freeze`` regex or one of ``frozen`` (the model's ``frozen_patterns``) get no
+    updates, and with ``cfg.text_learning_rate`` the text tower's BERT its own rate (per-group
+    optimisers via ``optax.multi_transform``)."""
+    tx = _base_optimizer(cfg, total_steps, cfg.learning_rate)
+    if not (cfg.freeze or frozen or cfg.text_learning_rate is not None):
         return tx
-    patterns = [re.compile(p) for p in cfg.freeze]
-
-    def labels(params):
-        flat = traverse_util.flatten_dict(params, sep="/")
-        return traverse_util.unflatten_dict(
-            {k: "frozen" if any(p.search(k) for p in patterns) else "train"
-             for k in flat}, sep="/")
-
-    return optax.multi_transform({"train": tx, "frozen": optax.set_to_zero()}, labels)
+    groups = {"train": tx, "frozen": optax.set_to_zero()}
+    if cfg.text_learning_rate is not None:
+        groups["text"] = _base_optimizer(cfg, total_steps, cfg.text_learning_rate)
+    return optax.multi_transform(groups, lambda p: parameter_labels(p, cfg, frozen))

@@ -8,6 +8,12 @@ A batch is ``{"users", "items", "labels", "mask"}``, each ``[batch_size]``; ``ma
 rows (the last batch of an epoch is padded), and every loss is a masked mean. The loss itself
 is the registered objective's (:mod:`recjax.train.objectives`); the model may add a
 contrastive term between two views of its nodes (SimGCL, XSimGCL).
+
+With an end-to-end text tower (``features.text_tokens``), the step first encodes the texts
+through the tower's BERT layers (all of them, or a random subset with the rest read from the
+text bank), inside the differentiated function, so one jitted step runs BERT -> pooling ->
+projection -> fusion -> GNN -> loss and the optimiser updates every trainable weight; the
+bank, frozen for the optimiser, is then overwritten with the step's vectors.
 """
 
 from __future__ import annotations
@@ -53,10 +59,38 @@ def uses_reg(cfg: TrainConfig) -> bool:
     return bool(cfg.reg_weight)
 
 
+# The stream of the step key that picks the text rows an end-to-end text tower re-encodes;
+# folded in (not split off) so every other stream draws what it drew before the tower existed.
+TEXT_STREAM = 0x7E47
+
+
 def compute_loss(model, cfg: TrainConfig, params, graph, batch, features, key,
                  hparams: dict | None = None, warm_negatives: bool = False):
     """The loss of one batch and its parts."""
+    total, (parts, _) = loss_and_updates(model, cfg, params, graph, batch, features, key,
+                                         hparams, warm_negatives)
+    return total, parts
+
+
+def encode_for_step(model, params, features, key):
+    """An end-to-end text tower's vectors for this step (with gradient to its trainable
+    weights) and the updated text bank: ``(features with vectors, {"text_bank": ...})``, or
+    ``(features, {})`` when the features are vectors already."""
+    if features is None or getattr(features, "text_tokens", None) is None:
+        return features, {}
+    out, updates = model.apply(params, features, True, method=model.encode_text,
+                               rngs={"text": jax.random.fold_in(key, TEXT_STREAM)},
+                               mutable=["text_bank"])
+    return out, dict(updates)
+
+
+def loss_and_updates(model, cfg: TrainConfig, params, graph, batch, features, key,
+                     hparams: dict | None = None, warm_negatives: bool = False):
+    """``(loss, (parts, state_updates))``: the loss, its parts, and the non-trained model
+    state the step writes after the update (the text bank; ``{}`` for most models). The text
+    is encoded once, so the main pass, the isolated pass and the alignment view share it."""
     hp = hparams if hparams is not None else hyperparameters(cfg)
+    features, updates = encode_for_step(model, params, features, key)
     neg_key, dropout_key, cold_key, noise_key = jax.random.split(key, 4)
     rngs = {"dropout": dropout_key, "noise": noise_key}
     user_emb, item_emb, views = model.apply(params, graph, features, train=True, views=True,
@@ -86,7 +120,7 @@ def compute_loss(model, cfg: TrainConfig, params, graph, batch, features, key,
         if neg_items is not None:
             rows.append(tables[1][neg_items])
         parts["reg"] = hp["reg_weight"] * losses.l2_reg(mask, *rows)
-    return sum(parts.values()), parts
+    return sum(parts.values()), (parts, updates)
 
 
 def contrastive_loss(views, users, items, mask, temperature):
@@ -106,15 +140,18 @@ def train_step(model, cfg: TrainConfig, tx: optax.GradientTransformation,
     hp = hparams if hparams is not None else hyperparameters(cfg)
     key = jax.random.fold_in(state.key, state.step)
     grad_fn = jax.value_and_grad(
-        lambda p: compute_loss(model, cfg, p, graph, batch, features, key, hp, warm_negatives),
+        lambda p: loss_and_updates(model, cfg, p, graph, batch, features, key, hp,
+                                   warm_negatives),
         has_aux=True)
-    (loss, parts), grads = grad_fn(state.params)
+    (loss, (parts, state_updates)), grads = grad_fn(state.params)
     # The optimiser applies the run-time weight decay (coupled for adam/sgd/adagrad,
     # decoupled for adamw), so each configuration of a vectorised sweep gets its own.
     updates, opt_state = tx.update(grads, state.opt_state, state.params,
                                    weight_decay=hp["weight_decay"])
     updates = jax.tree_util.tree_map(lambda u: u * hp["lr_scale"], updates)
     params = optax.apply_updates(state.params, updates)
+    if state_updates:  # the text bank: frozen for the optimiser, rewritten here
+        params = {**params, **state_updates}
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
     return new_state, {"loss": loss, **parts}
 
