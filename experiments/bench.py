@@ -72,14 +72,21 @@ def job_config(job) -> dict:
 def stale_changes(job, run_dir: Path) -> list[str]:
     """How a finished run's config differs from what ``job`` would train now (e.g. after
     ``recjax-tune`` rewrote the experiment file); empty when it does not."""
-    from recjax.config.io import diff
+    from recjax.config.io import diff, from_dict
+    from recjax.config.schema import ExperimentConfig
+    from recjax.experiment import comparable_config
 
     path = run_dir / "config.json"
     if not path.exists():
         return []
     old = json.loads(path.read_text())
-    old.pop("run", None)
-    old.pop("parallel", None)
+    try:
+        # Fields added to the schema since that run read as their defaults (as load_run and
+        # check_compatible read them), not as differences.
+        old = comparable_config(from_dict(ExperimentConfig, old))
+    except (TypeError, ValueError):
+        old.pop("run", None)
+        old.pop("parallel", None)
     return diff(old, job_config(job))
 
 

@@ -6,6 +6,12 @@ input is the model's text projection of their text (zero for ID-only models), an
 who names liked items is added to the train graph with those edges, so the same graph encoder
 propagates their neighbourhood into them.
 
+A new user's text is also matched word for word against the item texts (BM25 over words and
+CJK bigrams, :mod:`recjax.text.lexical`) and the two scores fused, ``z(model) + w * z(bm25)``
+(``lexical_weight`` w, default 2; 0 turns it off): a dense encoder that cannot read the
+user's language still misses nothing the texts share verbatim. Known users and the model's
+own metrics never use this channel.
+
 A run with an end-to-end text tower (``model.text_tower`` ``top_k`` or ``lora``) encodes new
 texts with its fine-tuned encoder: the pretrained lower layers, then the checkpoint's top
 layers and pooling; the text similarities in the reasons use the same fine-tuned vectors.
@@ -44,11 +50,25 @@ def _unit(x):
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-class Serving:
-    """A trained model ready to recommend: embeddings computed once, ids and titles mapped."""
+# Chosen on the shipped bilingual example only (benchmarks/bilingual_check.py); checked on two
+# catalogues written apart from it.
+LEXICAL_WEIGHT = 2.0
+LEXICAL_K1 = 0.5
 
-    def __init__(self, prepared: Prepared, params):
+
+class Serving:
+    """A trained model ready to recommend: embeddings computed once, ids and titles mapped.
+
+    ``lexical_weight`` / ``lexical_k1``: the BM25 channel fused into :meth:`for_text` (see the
+    module docstring)."""
+
+    def __init__(self, prepared: Prepared, params, lexical_weight: float = LEXICAL_WEIGHT,
+                 lexical_k1: float = LEXICAL_K1):
+        if lexical_weight < 0:
+            raise ValueError(f"lexical_weight must be >= 0, got {lexical_weight}")
         self.p, self.params = prepared, params
+        self.lexical_weight, self.lexical_k1 = float(lexical_weight), float(lexical_k1)
+        self._bm25 = None
         m = prepared.model
         self.user_emb, self.item_emb = jax.jit(
             lambda prm: m.apply(prm, prepared.graph, prepared.features))(params)
@@ -67,12 +87,22 @@ class Serving:
             self.item_text = np.asarray(vectors[: self._tokens.num_items])
 
     @classmethod
-    def from_prepared(cls, prepared: Prepared, params) -> Serving:
-        return cls(prepared, params)
+    def from_prepared(cls, prepared: Prepared, params, **lexical) -> Serving:
+        return cls(prepared, params, **lexical)
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, progress: bool | None = None) -> Serving:
-        return cls(*load_run(run_dir, progress))
+    def from_run(cls, run_dir: str | Path, progress: bool | None = None,
+                 **lexical) -> Serving:
+        return cls(*load_run(run_dir, progress), **lexical)
+
+    def lexical_scores(self, text: str) -> np.ndarray:
+        """BM25 of ``text`` against every item's text (the run's item template)."""
+        if self._bm25 is None:
+            from recjax.text.features import item_texts
+            from recjax.text.lexical import BM25
+
+            self._bm25 = BM25(item_texts(self.p.dataset, self.p.cfg.text), k1=self.lexical_k1)
+        return self._bm25.scores(text)
 
     @property
     def num_items(self) -> int:
@@ -162,6 +192,13 @@ class Serving:
         liked_ids = self.ids.item_index([str(x) for x in liked]) if liked else np.zeros(0, int)
         scores = np.asarray(self.item_emb) @ vec
         scores[liked_ids] = -np.inf
+        shared = None
+        if text and text.strip() and self.lexical_weight > 0 and uses_text(self.p.model):
+            from recjax.text.lexical import fuse
+
+            lexical = self.lexical_scores(text)
+            scores = fuse(scores, lexical, self.lexical_weight)
+            shared = lexical > 0
         order = np.argsort(-scores, kind="stable")[:k]
         text_sims = None
         if text and self.item_text is not None:
@@ -171,6 +208,8 @@ class Serving:
             reason = self._because(int(i), np.asarray(liked_ids))
             if not reason and text_sims is not None:
                 reason = f"close to your text (cos {float(text_sims[i]):.2f})"
+                if shared is not None and shared[i]:
+                    reason += "; shares words with it"
             recs.append(Recommendation(str(self.ids.item_raw[i]), self.titles[i],
                                        float(scores[i]), reason))
         return recs

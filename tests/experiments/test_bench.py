@@ -126,3 +126,23 @@ def test_a_finished_run_of_another_config_is_stale(tmp_path):
     assert len(changes) == 1 and changes[0].startswith("train.learning_rate: 0.5 != ")
     moved = set_aside(run)
     assert not run.exists() and (moved / "metrics.json").exists()
+
+
+def test_a_run_from_before_new_schema_fields_is_not_stale(tmp_path):
+    """A run whose config.json predates fields added to the schema since (e.g.
+    model.text_tower) reads them as their defaults, as load_run does: not stale."""
+    import json
+
+    from experiments.bench import job_config, stale_changes
+    from recjax.bench import Job
+
+    job = Job("lightgcn", "smoke", ("model.num_layers=1",), 1, 0)
+    run = tmp_path / job.rel_dir
+    run.mkdir(parents=True)
+    cfg = job_config(job)
+    del cfg["model"]["text_tower"], cfg["train"]["text_learning_rate"]
+    (run / "config.json").write_text(json.dumps(cfg))
+    assert stale_changes(job, run) == []
+    cfg["model"]["num_layers"] = 3
+    (run / "config.json").write_text(json.dumps(cfg))
+    assert [c.split(":")[0] for c in stale_changes(job, run)] == ["model.num_layers"]

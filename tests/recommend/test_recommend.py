@@ -62,6 +62,26 @@ def test_new_user_from_text_alone_gets_a_finite_ranked_list(serving):
     assert all(r.reason.startswith("close to your text") for r in recs)
 
 
+def test_new_user_text_is_fused_with_bm25_over_the_item_texts(serving):
+    """for_text ranks by z(model) + w * z(BM25); weight 0 is the model alone."""
+    from recjax.text.features import item_texts
+    from recjax.text.lexical import BM25, fuse
+
+    text = str(serving.p.dataset.item_features["title"][3])  # shares words with item 3
+    dense = np.asarray(serving.item_emb) @ serving.embed_new_user(text)
+    bm25 = BM25(item_texts(serving.p.dataset, serving.p.cfg.text), k1=0.5).scores(text)
+    assert bm25.max() > 0
+    want = np.argsort(-fuse(dense, bm25, 2.0), kind="stable")[:10]
+    recs = serving.for_text(text, 10)
+    assert [r.item for r in recs] == [str(serving.ids.item_raw[i]) for i in want]
+    off = Serving(serving.p, serving.params, lexical_weight=0.0).for_text(text, 10)
+    assert [r.item for r in off] == [str(serving.ids.item_raw[i])
+                                     for i in np.argsort(-dense, kind="stable")[:10]]
+    assert [r.item for r in recs] != [r.item for r in off]
+    with pytest.raises(ValueError, match="lexical_weight"):
+        Serving(serving.p, serving.params, lexical_weight=-1.0)
+
+
 def test_new_user_with_liked_items_excludes_them(serving):
     liked = list(serving.ids.item_raw[:3])
     recs = serving.for_text("", 10, liked=liked)
