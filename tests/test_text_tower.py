@@ -307,3 +307,61 @@ def test_checkpoint_resume_and_serving_use_the_fine_tuned_encoder(ckpt, encoder,
     bert_total = size(encoder.params)
     assert counts["frozen"] == bert_total - size(pretrained)
     assert prepared.features.text_tokens.lower_parameter_count == bert_total - size(pretrained)
+
+
+def test_lora_dense_is_the_merged_kernel_at_any_b():
+    """With a non-zero B the adapter adds (alpha / r) A B to the kernel: checks the scale and
+    which factor is which, which a zero B cannot."""
+    from recjax.text.bert import LoraDense
+
+    layer = LoraDense(features=5, rank=2, alpha=8.0)
+    x = jax.random.normal(jax.random.key(1), (3, 4))
+    variables = layer.init(jax.random.key(0), x)
+    p = dict(variables["params"])
+    p["lora_b"] = jax.random.normal(jax.random.key(2), p["lora_b"].shape)
+    p["bias"] = jax.random.normal(jax.random.key(3), p["bias"].shape)
+    got = layer.apply({"params": p}, x)
+    merged = np.asarray(p["kernel"]) + 8.0 / 2 * np.asarray(p["lora_a"]) @ np.asarray(p["lora_b"])
+    np.testing.assert_allclose(got, np.asarray(x) @ merged + np.asarray(p["bias"]), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_a_vectorised_sweep_refuses_an_end_to_end_tower(ckpt, graph):
+    from recjax.train.sweep import fit_vectorized
+    from recjax.types import Split
+
+    model = text_model("top_k")
+    features = Features(text_tokens=states(ckpt, 1))
+    # The refusal comes before anything reads the split.
+    with pytest.raises(ValueError, match="cannot be trained in a vectorised sweep"):
+        fit_vectorized(model, graph, features, Split(None, None, None),
+                       TrainConfig(epochs=1), {"seed": [0, 1]})
+
+
+def test_attention_pooling_never_underflows_a_segment():
+    """Each segment's softmax is shifted by its own maximum: a segment whose logits sit far
+    below its neighbour's in the same packed row keeps its vector."""
+    hidden = jax.random.normal(jax.random.key(0), (1, 4, 3))
+    segments = jnp.array([[1, 1, 2, 2]])
+    positions = jnp.array([[0, 1, 0, 1]])
+    logits = jnp.array([[0.0, 0.5, -200.0, -199.0]])
+    got = pool_segments(hidden, segments, positions, 2, normalize=False, logits=logits)
+    for s, (lo, hi) in enumerate([(0, 2), (2, 4)]):
+        w = jax.nn.softmax(logits[0, lo:hi])
+        np.testing.assert_allclose(got[0, s], w @ hidden[0, lo:hi], rtol=1e-5)
+
+
+def test_gradient_clipping_is_global_over_the_trained_groups():
+    """One global norm over the BERT group and the rest together (frozen leaves left out):
+    grads (3, 4) clipped to norm 1 are (0.6, 0.8), not (1, 1) as per-group clipping gives."""
+    cfg = TrainConfig(optimizer="sgd", learning_rate=1.0, text_learning_rate=1.0,
+                      grad_clip=1.0, freeze=("^params/fixed/",))
+    params = {"params": {"text": {"encoder": {"w": jnp.zeros(1)}}, "id": {"w": jnp.zeros(1)},
+                         "fixed": {"w": jnp.zeros(1)}}}
+    grads = {"params": {"text": {"encoder": {"w": jnp.array([3.0])}},
+                        "id": {"w": jnp.array([4.0])}, "fixed": {"w": jnp.array([100.0])}}}
+    tx = make_optimizer(cfg, 10)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    np.testing.assert_allclose(updates["params"]["text"]["encoder"]["w"], [-0.6], rtol=1e-6)
+    np.testing.assert_allclose(updates["params"]["id"]["w"], [-0.8], rtol=1e-6)
+    np.testing.assert_array_equal(updates["params"]["fixed"]["w"], [0.0])

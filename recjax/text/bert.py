@@ -283,11 +283,13 @@ def pool_segments(hidden, segment_ids, position_ids, num_slots: int, mode: str =
         if mode != "mean":
             raise ValueError("attention pooling (logits) weights a segment's tokens; it "
                              "needs mode='mean'")
-        # Softmax within each segment; subtracting the row's maximum (a constant per
-        # segment) keeps exp finite and changes no weight.
+        # Softmax within each segment; subtracting the segment's own maximum (a constant per
+        # segment) keeps exp finite and changes no weight. (The row's maximum would underflow
+        # a whole segment whose logits sit ~100 below another segment's.)
         logits = logits.astype(jnp.float32)
-        shift = jax.lax.stop_gradient(jnp.max(jnp.where(segment_ids > 0, logits, -jnp.inf),
-                                              axis=-1, keepdims=True))
+        seg_max = jnp.max(jnp.where(onehot > 0, logits[..., None], -jnp.inf), axis=1)
+        seg_max = jnp.where(jnp.isfinite(seg_max), seg_max, 0.0)
+        shift = jax.lax.stop_gradient(jnp.einsum("bts,bs->bt", onehot, seg_max))
         onehot = onehot * jnp.exp(jnp.where(segment_ids > 0, logits - shift, 0.0))[..., None]
         sums = jnp.einsum("bts,btd->bsd", onehot, hidden)
         total = onehot.sum(axis=1)

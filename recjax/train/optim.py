@@ -42,7 +42,7 @@ def add_weight_decay() -> optax.GradientTransformationExtraArgs:
     return optax.GradientTransformationExtraArgs(init, update)
 
 
-def _base_optimizer(cfg: TrainConfig, total_steps: int, rate: float
+def _base_optimizer(cfg: TrainConfig, total_steps: int, rate: float, clip: bool = True
                     ) -> optax.GradientTransformation:
     lr = learning_rate(dataclasses.replace(cfg, learning_rate=rate), total_steps)
     decay = [add_weight_decay()] if cfg.weight_decay else []
@@ -51,7 +51,7 @@ def _base_optimizer(cfg: TrainConfig, total_steps: int, rate: float
     else:
         base = {"adam": optax.adam, "adagrad": optax.adagrad, "sgd": optax.sgd}[cfg.optimizer]
         tx = optax.chain(*decay, base(lr))
-    if cfg.grad_clip:
+    if cfg.grad_clip and clip:
         tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx)
     return tx
 
@@ -88,7 +88,15 @@ def make_optimizer(cfg: TrainConfig, total_steps: int, frozen: tuple[str, ...] =
     tx = _base_optimizer(cfg, total_steps, cfg.learning_rate)
     if not (cfg.freeze or frozen or cfg.text_learning_rate is not None):
         return tx
-    groups = {"train": tx, "frozen": optax.set_to_zero()}
+    # Gradient clipping takes the global norm over every trained group together (not per
+    # group), frozen leaves left out; then each group's optimiser.
+    groups = {"train": _base_optimizer(cfg, total_steps, cfg.learning_rate, clip=False),
+              "frozen": optax.set_to_zero()}
     if cfg.text_learning_rate is not None:
-        groups["text"] = _base_optimizer(cfg, total_steps, cfg.text_learning_rate)
-    return optax.multi_transform(groups, lambda p: parameter_labels(p, cfg, frozen))
+        groups["text"] = _base_optimizer(cfg, total_steps, cfg.text_learning_rate, clip=False)
+    labels = lambda p: parameter_labels(p, cfg, frozen)  # noqa: E731
+    tx = optax.multi_transform(groups, labels)
+    if cfg.grad_clip:
+        trained = lambda p: jax.tree.map(lambda label: label != "frozen", labels(p))  # noqa: E731
+        tx = optax.chain(optax.masked(optax.clip_by_global_norm(cfg.grad_clip), trained), tx)
+    return tx

@@ -88,6 +88,12 @@ def fit_vectorized(model: Recommender, graph: RecGraph, features: Features | Non
     if is_closed_form(model):
         raise ValueError("a closed-form model has nothing to vectorise (it has no training "
                          "steps); run its configurations separately")
+    tower = getattr(getattr(model, "cfg", None), "text_tower", "frozen")
+    if tower != "frozen":
+        # Its variables need init_variables (pretrained top layers, a filled text bank) and its
+        # optimiser the model's frozen patterns; neither is vectorised yet.
+        raise ValueError(f"model.text_tower={tower!r} cannot be trained in a vectorised sweep "
+                         f"yet; run its configurations as separate runs (a Hydra multirun)")
     cfg = static_config(train_cfg, configs)
     check_select_metric(cfg, eval_cfg)
     features = features if features is not None else Features()
