@@ -13,6 +13,7 @@ Run directory layout (``train_run``)::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -37,6 +38,7 @@ from recjax.models import (
     is_closed_form,
     uses_text,
 )
+from recjax.models.registry import model_spec
 from recjax.train.checkpoint import Checkpointer
 from recjax.train.loop import FitResult, fit
 from recjax.types import Dataset, Split
@@ -64,13 +66,26 @@ def prepare(cfg: ExperimentConfig, progress: bool | None = None) -> Prepared:
     """Data, model, text features, then the graph: train interactions only, plus with
     ``model.semantic_neighbors > 0`` the text kNN item-item edges (item text only, no
     valid/test interaction), so the text comes before the graph."""
+    cfg = resolve_keep_cold_items(cfg)
     dataset, split = load(cfg.data)
+    split = with_catalogue_cold_items(dataset, split)
     model = build_model(cfg.model, dataset.num_users, dataset.num_items)
     k = cfg.model.semantic_neighbors
     if k and not uses_text(model):
         raise ValueError(f"model.semantic_neighbors={k} needs item text vectors, but model "
                          f"{cfg.model.name!r} has no text tower; use a text model (text_gnn) "
                          f"or set model.semantic_neighbors=0")
+    n_cold = len(catalogue_cold_ids(dataset))
+    if k and n_cold:
+        # Their text edges would train the ID rows that cold catalogue items must not have.
+        raise ValueError(f"model.semantic_neighbors={k} is not supported with cold catalogue "
+                         f"items ({n_cold} items without interactions, kept by "
+                         f"data.clean.keep_cold_items); set data.clean.keep_cold_items=false "
+                         f"or model.semantic_neighbors=0")
+    if cfg.train.negatives == "all" and n_cold:
+        raise ValueError("train.negatives=all would draw cold catalogue items (no interactions, "
+                         "kept by data.clean.keep_cold_items) as negatives and train their ID "
+                         "rows; use train.negatives=auto or warm")
     if k and len(split.cold_item_ids):
         # Held-out items would join the graph through their text edges and their ID rows
         # would be trained through them, while evaluation treats them as never seen.
@@ -94,6 +109,49 @@ def prepare(cfg: ExperimentConfig, progress: bool | None = None) -> Prepared:
         item_edges = text_knn_edges(item_text, k)
     graph = build_graph(split.train, cfg.model.relation, item_edges=item_edges)
     return Prepared(cfg, dataset, split, graph, features, model, item_text, user_text)
+
+
+def resolve_keep_cold_items(cfg: ExperimentConfig) -> ExperimentConfig:
+    """``cfg`` with ``data.clean.keep_cold_items`` decided: ``None`` becomes on for a model
+    with a text tower (it can rank an item without edges by its text) and off otherwise, so
+    that loading, and the cleaned-data cache key, see an explicit choice. ``True`` with an
+    ID-only model is refused: such an item would score by an all-zero input."""
+    clean_cfg = cfg.data.clean
+    text = model_spec(cfg.model.name).uses_text
+    keep = clean_cfg.keep_cold_items
+    if keep and not text:
+        raise ValueError(f"data.clean.keep_cold_items=true keeps catalogue items without "
+                         f"interactions, which only a model with a text tower can rank; "
+                         f"model {cfg.model.name!r} has none (use text_gnn, or set "
+                         f"data.clean.keep_cold_items=false)")
+    if keep is None:
+        keep = text
+    if keep == clean_cfg.keep_cold_items:
+        return cfg
+    data = dataclasses.replace(cfg.data, clean=dataclasses.replace(clean_cfg,
+                                                                   keep_cold_items=keep))
+    return dataclasses.replace(cfg, data=data)
+
+
+def catalogue_cold_ids(dataset: Dataset) -> np.ndarray:
+    """int32 dense ids of the items without any interaction (the cold catalogue items that
+    ``keep_cold_items`` kept; none otherwise, as cleaning keeps only interacting items)."""
+    x = dataset.interactions
+    interacted = np.zeros(dataset.num_items, bool)
+    interacted[x.item_ids] = True
+    return np.nonzero(~interacted)[0].astype(np.int32)
+
+
+def with_catalogue_cold_items(dataset: Dataset, split: Split) -> Split:
+    """``split`` with the cold catalogue items among ``cold_item_ids`` (ids held out of
+    train), so training treats them as it treats a cold-item split's held-out items: their
+    ID rows start at zero and, with warm-only negatives (``train.negatives=auto``), get no
+    gradient; evaluation still ranks them with every item. No valid/test row can hold one."""
+    cold = catalogue_cold_ids(dataset)
+    if not len(cold):
+        return split
+    ids = np.union1d(split.cold_item_ids, cold).astype(np.int32)
+    return dataclasses.replace(split, cold_item_ids=ids)
 
 
 def node_token_states(dataset: Dataset, cfg: ExperimentConfig, with_users: bool):
@@ -122,9 +180,12 @@ def forget_cold(prepared: Prepared, params):
 
 def cold_metrics(prepared: Prepared, params, ks=(10, 20)) -> dict:
     """``{"test_warm": {...}, "test_cold": {...}}`` for a cold split (warm and cold items, or
-    users, ranked apart: :mod:`recjax.eval.coldstart`), else ``{}``."""
+    users, ranked apart: :mod:`recjax.eval.coldstart`), else ``{}``. Cold catalogue items
+    count as cold items (never seen in train) in a cold-item split, and alone (a warm split
+    of a catalogue with cold items) make no cold test: none of them has a test row."""
     sp = prepared.split
-    if not (len(sp.cold_item_ids) or len(sp.cold_user_ids)):
+    held_out = np.setdiff1d(sp.cold_item_ids, catalogue_cold_ids(prepared.dataset))
+    if not (len(held_out) or len(sp.cold_user_ids)):  # cold catalogue items alone: no test
         return {}
     from recjax.eval.coldstart import cold_tasks, evaluate_cold
 

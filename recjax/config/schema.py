@@ -29,7 +29,18 @@ class CleanConfig:
        interactions are removed, repeatedly, until nothing changes.
     5. ``side-info``: side rows of unknown ids dropped, missing cells filled (numeric fields with
        the median, text fields with "", categories with "unknown").
-    6. ``remap``: dense int32 ids (raw ids sorted numerically when all are integers).
+    6. ``cold items`` (only with ``keep_cold_items``): every item of the item side file with no
+       surviving interaction (never interacted, or all its rows removed by steps 1-4, k-core
+       included: a catalogue item is not an interaction) is kept as a cold item, after the
+       interacting items, so their dense ids do not change. Cold items have no edges and no
+       trained ID row; a text model ranks them by their text.
+    7. ``remap``: dense int32 ids (raw ids sorted numerically when all are integers; cold
+       items sorted the same way among themselves, after the interacting ones).
+
+    ``keep_cold_items``: ``None`` means on for models with a text tower and off otherwise,
+    decided by :func:`recjax.experiment.prepare` before loading; cleaning itself reads
+    ``None`` as off. An ID-only model cannot score an item without edges or text, so
+    ``True`` with one is refused.
     """
 
     dedup: str = "first"
@@ -42,6 +53,7 @@ class CleanConfig:
     na_values: tuple[str, ...] = DEFAULT_NA_VALUES
     numeric_fields: tuple[str, ...] = ("year", "age", "release_year")
     text_fields: tuple[str, ...] = ("title", "description", "text", "review", "summary", "name")
+    keep_cold_items: bool | None = None
 
     def __post_init__(self):
         if self.dedup not in ("first", "last", "max_rating", "none"):

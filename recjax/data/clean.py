@@ -410,6 +410,12 @@ def finish(raw: RawDataset, rows: _Rows, cfg: CleanConfig, report: list[Cleaning
     """The last two steps, side information and dense ids, on the cleaned ``rows``."""
     user_ids, user_raw = _dense_ids(rows.users, rows.user_words)
     item_ids, item_raw = _dense_ids(rows.items, rows.item_words)
+    cold_step = None
+    if cfg.keep_cold_items:
+        cold_raw = catalogue_only_ids(raw.items, item_raw, cfg)
+        item_raw = np.concatenate([item_raw, cold_raw]).astype(object)
+        cold_step = CleaningStep("cold items", len(rows), len(rows), details={
+            "kept catalogue items without interactions as cold items": len(cold_raw)})
     present_beh = np.unique(rows.behaviors)
     behaviors = tuple(cfg.behaviors) if cfg.behaviors else tuple(
         str(b) for b in np.unique(rows.behavior_words[present_beh].astype(str)))
@@ -418,6 +424,8 @@ def finish(raw: RawDataset, rows: _Rows, cfg: CleanConfig, report: list[Cleaning
     user_feats, user_det, user_filled = _fill_side(raw.users, "user_id", user_raw, cfg, "user")
     report.append(CleaningStep("side-info", len(rows), len(rows), item_filled + user_filled,
                                {**item_det, **user_det}))
+    if cold_step is not None:
+        report.append(cold_step)
     beh_index = {b: i for i, b in enumerate(behaviors)}
     beh_of_code = np.zeros(len(rows.behavior_words), dtype=np.int32)
     beh_of_code[present_beh] = [beh_index[str(b)] for b in rows.behavior_words[present_beh]]
@@ -430,6 +438,20 @@ def finish(raw: RawDataset, rows: _Rows, cfg: CleanConfig, report: list[Cleaning
     report.append(CleaningStep("remap", len(rows), len(rows),
                                details={"users": ids.num_users, "items": ids.num_items}))
     return Dataset(raw.name, inter, ids, item_feats, user_feats, tuple(report))
+
+
+def catalogue_only_ids(items: RawTable | None, item_raw: np.ndarray, cfg: CleanConfig
+                       ) -> np.ndarray:
+    """The raw ids of the item side table that are not in ``item_raw`` (the items with a
+    surviving interaction), ordered like :func:`_sorted_ids`; missing ids are skipped. Keys
+    are matched as :func:`_fill_side` matches them, so each one finds its side row."""
+    if items is None:
+        return np.zeros(0, dtype=object)
+    keys = np.unique(items.column("item_id").astype(str))
+    na = set(cfg.na_values)
+    keys = keys[[bool(k.strip()) and k.strip() not in na for k in keys.tolist()]]
+    cold = np.setdiff1d(keys, item_raw.astype(str))
+    return _sorted_ids(cold) if len(cold) else np.zeros(0, dtype=object)
 
 
 def check_nonempty(n: int, name: str, source: str, report: list[CleaningStep]) -> None:

@@ -109,7 +109,8 @@ def check_select_metric(train_cfg: TrainConfig, eval_cfg: EvalConfig) -> None:
 
 def warm_negatives(train_cfg: TrainConfig, split: Split) -> bool:
     """Whether negatives come from warm items only: ``negatives="warm"``, or ``"auto"`` in a
-    split that holds items out of train (their rows must get no gradient: they are unseen)."""
+    split that holds items out of train (their rows must get no gradient: they are unseen),
+    the cold catalogue items of ``data.clean.keep_cold_items`` included."""
     if train_cfg.negatives == "auto":
         return bool(len(split.cold_item_ids))
     return train_cfg.negatives == "warm"
