@@ -187,6 +187,10 @@ def cold_metrics(prepared: Prepared, params, ks=(10, 20)) -> dict:
     held_out = np.setdiff1d(sp.cold_item_ids, catalogue_cold_ids(prepared.dataset))
     if not (len(held_out) or len(sp.cold_user_ids)):  # cold catalogue items alone: no test
         return {}
+    if not len(held_out):
+        # A cold-user split: users are told apart and every item is a candidate; the cold
+        # catalogue items must not turn it into a cold-item evaluation.
+        sp = dataclasses.replace(sp, cold_item_ids=np.zeros(0, np.int32))
     from recjax.eval.coldstart import cold_tasks, evaluate_cold
 
     user_emb, item_emb = prepared.model.apply(params, prepared.graph, prepared.features)
@@ -209,10 +213,12 @@ def parameter_counts(params, frozen: tuple[str, ...] = (), features: Features | 
     patterns = [re.compile(p) for p in frozen]
     counts = {}
     for name, sub in params["params"].items():
-        flat = traverse_util.flatten_dict(sub, sep="/")
+        # A group may be one array (closed-form models: {"item": B}).
+        flat = traverse_util.flatten_dict(sub, sep="/") if hasattr(sub, "items") else {"": sub}
         n = {"trainable": 0, "frozen": 0}
         for path, x in flat.items():
-            is_frozen = any(p.search(f"params/{name}/{path}") for p in patterns)
+            full = f"params/{name}/{path}" if path else f"params/{name}"
+            is_frozen = any(p.search(full) for p in patterns)
             n["frozen" if is_frozen else "trainable"] += int(np.size(x))
         counts[name] = n
     tokens = getattr(features, "text_tokens", None)
@@ -229,7 +235,13 @@ def _atomic_json(path: Path, obj) -> None:
 
 def comparable_config(cfg: ExperimentConfig) -> dict:
     """The config as a dict without ``run`` and ``parallel`` (they do not change results):
-    what decides whether two runs are runs of the same configuration."""
+    what decides whether two runs are runs of the same configuration. Defaults that depend
+    on the model (``data.clean.keep_cold_items``) are resolved first, so a config written
+    with the value unset and one with it spelled out compare equal."""
+    try:
+        cfg = resolve_keep_cold_items(cfg)
+    except (KeyError, ValueError):  # refused configs are refused by prepare, with the reason
+        pass
     d = to_dict(cfg)
     d.pop("run")
     d.pop("parallel")
@@ -298,7 +310,8 @@ def train_run(cfg: ExperimentConfig, run_dir: str | Path) -> tuple[FitResult, Pr
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     check_compatible(cfg, run_dir)
-    _atomic_json(run_dir / "config.json", to_dict(cfg))
+    # The record spells out model-dependent defaults (keep_cold_items) as resolved.
+    _atomic_json(run_dir / "config.json", {**to_dict(cfg), "data": comparable_config(cfg)["data"]})
     (run_dir / "metrics.json").unlink(missing_ok=True)  # only a finished run has one
     info = {"status": "running", "started": time.strftime("%Y-%m-%d %H:%M:%S"),
             "seeds": {"split": cfg.data.split.seed, "train": cfg.train.seed,

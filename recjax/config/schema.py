@@ -29,10 +29,10 @@ class CleanConfig:
        interactions are removed, repeatedly, until nothing changes.
     5. ``side-info``: side rows of unknown ids dropped, missing cells filled (numeric fields with
        the median, text fields with "", categories with "unknown").
-    6. ``cold items`` (only with ``keep_cold_items``): every item of the item side file with no
-       surviving interaction (never interacted, or all its rows removed by steps 1-4, k-core
-       included: a catalogue item is not an interaction) is kept as a cold item, after the
-       interacting items, so their dense ids do not change. Cold items have no edges and no
+    6. ``cold items`` (only with ``keep_cold_items``): every item of the item side file that no
+       row of the interaction log names (new products; items whose rows steps 1-4 removed,
+       k-core included, stay removed) is kept as a cold item, after the interacting items, so
+       their dense ids do not change. Cold items have no edges and no
        trained ID row; a text model ranks them by their text.
     7. ``remap``: dense int32 ids (raw ids sorted numerically when all are integers; cold
        items sorted the same way among themselves, after the interacting ones).

@@ -412,7 +412,7 @@ def finish(raw: RawDataset, rows: _Rows, cfg: CleanConfig, report: list[Cleaning
     item_ids, item_raw = _dense_ids(rows.items, rows.item_words)
     cold_step = None
     if cfg.keep_cold_items:
-        cold_raw = catalogue_only_ids(raw.items, item_raw, cfg)
+        cold_raw = catalogue_only_ids(raw.items, item_raw, cfg, seen=rows.item_words)
         item_raw = np.concatenate([item_raw, cold_raw]).astype(object)
         cold_step = CleaningStep("cold items", len(rows), len(rows), details={
             "kept catalogue items without interactions as cold items": len(cold_raw)})
@@ -440,17 +440,22 @@ def finish(raw: RawDataset, rows: _Rows, cfg: CleanConfig, report: list[Cleaning
     return Dataset(raw.name, inter, ids, item_feats, user_feats, tuple(report))
 
 
-def catalogue_only_ids(items: RawTable | None, item_raw: np.ndarray, cfg: CleanConfig
-                       ) -> np.ndarray:
-    """The raw ids of the item side table that are not in ``item_raw`` (the items with a
-    surviving interaction), ordered like :func:`_sorted_ids`; missing ids are skipped. Keys
-    are matched as :func:`_fill_side` matches them, so each one finds its side row."""
+def catalogue_only_ids(items: RawTable | None, item_raw: np.ndarray, cfg: CleanConfig,
+                       seen: np.ndarray | None = None) -> np.ndarray:
+    """The raw ids of the item side table that no interaction names: not in ``item_raw``
+    (the items with a surviving interaction) nor in ``seen`` (every item id of the raw log,
+    so items whose rows k-core, the filters or invalid-row cleaning removed stay removed —
+    they are not new products), ordered like :func:`_sorted_ids`; missing ids are skipped.
+    Keys are matched as :func:`_fill_side` matches them, so each one finds its side row."""
     if items is None:
         return np.zeros(0, dtype=object)
     keys = np.unique(items.column("item_id").astype(str))
     na = set(cfg.na_values)
     keys = keys[[bool(k.strip()) and k.strip() not in na for k in keys.tolist()]]
-    cold = np.setdiff1d(keys, item_raw.astype(str))
+    known = item_raw.astype(str)
+    if seen is not None and len(seen):
+        known = np.union1d(known, np.char.strip(np.asarray(seen).astype(str)))
+    cold = np.setdiff1d(keys, known)
     return _sorted_ids(cold) if len(cold) else np.zeros(0, dtype=object)
 
 

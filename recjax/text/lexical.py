@@ -28,8 +28,10 @@ from collections.abc import Sequence
 import numpy as np
 
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
+# A run is all CJK or all other letters/digits, split at script boundaries ("2024年旅行" is
+# "2024" and "年旅行").
 RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+"
-                 r"|[^\W_]+")
+                 r"|[^\W_\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
 STOP = frozenset("""a an and are as at be but by for from has have i i'm in is it its like
 love me my of on or our so that the their this to too very was we with you your""".split())
 PREFIX = 5
@@ -82,9 +84,12 @@ class BM25:
 
 
 def fuse(dense: np.ndarray, lexical: np.ndarray, weight: float) -> np.ndarray:
-    """``z(dense) + weight * z(lexical)``, each standardised over the candidates (finite
-    entries only; ``-inf`` stays ``-inf`` so excluded items stay excluded). A channel with no
-    spread (e.g. no query term in any document) contributes nothing."""
+    """``z(dense) + weight * lexical / max(lexical)``: the model's scores standardised over the
+    candidates (finite entries only), plus the lexical score scaled so that the best match
+    adds ``weight`` standard deviations of the model's scores, whatever the catalogue size
+    (a z-score of a sparse lexical channel grows like sqrt(#items) and would let one weak
+    match outrank everything on a large catalogue). ``-inf`` stays ``-inf`` (excluded items
+    stay excluded); no lexical match leaves the model's order as it is."""
     if weight < 0:
         raise ValueError(f"lexical weight must be >= 0, got {weight}")
     dense = np.asarray(dense, np.float64)
@@ -92,12 +97,12 @@ def fuse(dense: np.ndarray, lexical: np.ndarray, weight: float) -> np.ndarray:
     if dense.shape != lexical.shape:
         raise ValueError(f"dense scores {dense.shape} and lexical scores {lexical.shape} "
                          f"must have the same shape")
+    if np.isnan(dense).any() or not np.isfinite(lexical).all():
+        raise ValueError("scores to fuse must not be NaN (and lexical scores finite)")
     finite = np.isfinite(dense)
-
-    def z(x):
-        v = x[finite]
-        sd = v.std() if v.size else 0.0
-        return np.where(finite, (x - v.mean()) / sd, 0.0) if sd > 0 else np.zeros_like(x)
-
-    fused = z(dense) + weight * z(lexical)
-    return np.where(finite, fused, -np.inf)
+    v = dense[finite]
+    sd = v.std() if v.size else 0.0
+    z = np.where(finite, (dense - v.mean()) / sd, 0.0) if sd > 0 else np.zeros_like(dense)
+    top = lexical[finite].max(initial=0.0)
+    lex = lexical / top if top > 0 else np.zeros_like(lexical)
+    return np.where(finite, z + weight * lex, -np.inf)

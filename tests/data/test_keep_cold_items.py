@@ -45,15 +45,15 @@ def test_on_keeps_and_counts_them_after_the_interacting_items():
     assert [x.name for x in on.report][-3:] == ["side-info", "cold items", "remap"]
 
 
-def test_k_core_does_not_remove_catalogue_items():
+def test_items_k_core_removed_are_not_brought_back():
     cfg = CleanConfig(item_core=2, keep_cold_items=True)
     ds = clean(raw_shop(), cfg)
-    # 9's only row fails the core, so 9 has no surviving interaction: it stays as a cold item
-    # with the never-bought 5 and 30 (a catalogue item is not an interaction).
-    assert list(ds.id_maps.item_raw) == ["2", "7", "10", "5", "9", "30"]
+    # 9's only row fails the core: it was interacted with, so it is not a new product and
+    # stays removed; the never-bought 5 and 30 are kept.
+    assert list(ds.id_maps.item_raw) == ["2", "7", "10", "5", "30"]
     assert step(ds, "k-core").removed == 1
     assert step(ds, "cold items").details[
-        "kept catalogue items without interactions as cold items"] == 3
+        "kept catalogue items without interactions as cold items"] == 2
     assert list(clean(raw_shop(), CleanConfig(item_core=2)).id_maps.item_raw) == ["2", "7", "10"]
 
 

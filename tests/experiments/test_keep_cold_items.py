@@ -157,3 +157,16 @@ def test_combinations_that_would_train_them_are_refused(paths):
         name="text_gnn", dim=16, num_layers=2, semantic_neighbors=2))
     with pytest.raises(ValueError, match="semantic_neighbors=2 is not supported with cold"):
         prepare(cfg, progress=False)
+
+
+def test_a_cold_user_split_with_catalogue_items_evaluates_users(paths):
+    """Cold catalogue items sit in cold_item_ids for training; in a cold-user split the cold
+    test must still tell users apart (not rank the catalogue items alone, which gave NaN)."""
+    cfg = config(paths, epochs=2)
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(
+        cfg.data, split=SplitConfig(method="cold_user", cold_fraction=0.25, seed=1)))
+    p = prepare(cfg, progress=False)
+    assert len(p.split.cold_user_ids) and set(cold_dense_ids(p)) <= set(p.split.cold_item_ids)
+    r = fit(p.model, p.graph, p.features, p.split, cfg.train, cfg.eval, progress=False)
+    out = cold_metrics(p, r.params, (5,))
+    assert np.isfinite(out["test_cold"]["ndcg@5"]) and np.isfinite(out["test_warm"]["ndcg@5"])

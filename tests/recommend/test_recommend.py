@@ -63,7 +63,7 @@ def test_new_user_from_text_alone_gets_a_finite_ranked_list(serving):
 
 
 def test_new_user_text_is_fused_with_bm25_over_the_item_texts(serving):
-    """for_text ranks by z(model) + w * z(BM25); weight 0 is the model alone."""
+    """for_text ranks by z(model) + w * BM25 / max(BM25); weight 0 is the model alone."""
     from recjax.text.features import item_texts
     from recjax.text.lexical import BM25, fuse
 
@@ -71,7 +71,7 @@ def test_new_user_text_is_fused_with_bm25_over_the_item_texts(serving):
     dense = np.asarray(serving.item_emb) @ serving.embed_new_user(text)
     bm25 = BM25(item_texts(serving.p.dataset, serving.p.cfg.text), k1=0.5).scores(text)
     assert bm25.max() > 0
-    want = np.argsort(-fuse(dense, bm25, 2.0), kind="stable")[:10]
+    want = np.argsort(-fuse(dense, bm25, 4.0), kind="stable")[:10]
     recs = serving.for_text(text, 10)
     assert [r.item for r in recs] == [str(serving.ids.item_raw[i]) for i in want]
     off = Serving(serving.p, serving.params, lexical_weight=0.0).for_text(text, 10)

@@ -47,19 +47,39 @@ def test_bm25_finds_the_chinese_overlap_a_dense_english_model_would_miss():
     assert s[0] > s[1] > 0 and s[0] > s[2] > 0
 
 
-def test_fuse_standardises_and_keeps_exclusions():
+def test_fuse_standardises_the_model_and_scales_bm25_by_its_best_match():
     dense = np.array([1.0, 2.0, 3.0, -np.inf])
-    lexical = np.array([9.0, 0.0, 0.0, 9.0])
+    lexical = np.array([9.0, 0.0, 0.0, 18.0])  # the excluded item's match does not count
     fused = fuse(dense, lexical, 1.0)
     assert fused[3] == -np.inf
     z = lambda x: (x - x.mean()) / x.std()  # noqa: E731
-    np.testing.assert_allclose(fused[:3], z(dense[:3]) + z(lexical[:3]))
-    # With weight 2 the lexical match overtakes the dense leader.
-    assert int(np.argmax(fuse(dense, lexical, 2.0))) == 0 and int(np.argmax(fused)) == 2
-    # No lexical spread: the dense order is untouched; weight 0 likewise.
+    np.testing.assert_allclose(fused[:3], z(dense[:3]) + np.array([1.0, 0.0, 0.0]))
+    # The best match is worth `weight` standard deviations of the model's scores: at 1 the
+    # model's leader stays first, at 3 the lexical match overtakes it.
+    assert int(np.argmax(fused)) == 2 and int(np.argmax(fuse(dense, lexical, 3.0))) == 0
+    # No lexical match, or weight 0: the model's order untouched.
     np.testing.assert_allclose(fuse(dense, np.zeros(4), 5.0)[:3], z(dense[:3]))
     np.testing.assert_allclose(fuse(dense, lexical, 0.0)[:3], z(dense[:3]))
     with pytest.raises(ValueError, match="weight"):
         fuse(dense, lexical, -1.0)
     with pytest.raises(ValueError, match="same shape"):
         fuse(dense, lexical[:2], 1.0)
+    with pytest.raises(ValueError, match="NaN"):
+        fuse(np.array([1.0, np.nan]), np.zeros(2), 1.0)
+
+
+def test_one_weak_match_cannot_take_over_a_large_catalogue():
+    """A z-score of a sparse channel grows like sqrt(#items); the best-match scaling does not."""
+    rng = np.random.default_rng(0)
+    dense = rng.normal(size=1682)
+    lexical = np.zeros(1682)
+    weak = int(np.argsort(dense)[600])  # a middling item by the model
+    lexical[weak] = 0.3
+    fused = fuse(dense, lexical, 2.0)
+    rank = int(np.flatnonzero(np.argsort(-fused) == weak)[0]) + 1
+    assert rank > 50  # still ranked by the model, lifted by 2 standard deviations at most
+
+
+def test_cjk_runs_split_from_latin_letters_and_digits():
+    assert terms("2024年旅行摄影") == ["2024", "年旅", "旅行", "行摄", "摄影"]
+    assert terms("40升户外登山包")[:2] == ["40", "升户"]
