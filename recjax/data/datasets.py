@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from recjax.config.schema import CleanConfig, CsvConfig, DataConfig
+from recjax.data import amazon, readers, registry, staging
 from recjax.data import cache as data_cache
-from recjax.data import readers, registry, staging
 from recjax.data.clean import clean
 from recjax.data.split import split
 from recjax.data.synthetic import synthetic_raw
@@ -94,8 +94,8 @@ def read_directory(directory: str | os.PathLike, name: str | None = None, fmt: s
         reader = _movielens_reader(d)
         if reader is not None:
             return _renamed(reader(d, typed=typed), name)
-    if fmt == "auto" and readers.amazon_files(d) is not None:
-        return _renamed(readers.read_amazon_2023(d, typed=typed), name)
+    if fmt == "auto" and amazon.amazon_files(d) is not None:
+        return _renamed(amazon.read_amazon_2023(d, typed=typed), name)
     present = sorted(p.name for p in d.iterdir())
     if fmt == "auto":
         raise FileNotFoundError(

@@ -10,10 +10,11 @@ import pytest
 
 from recjax.config.schema import DataConfig, SplitConfig
 from recjax.data import registry
+from recjax.data.amazon import read_amazon_2023
 from recjax.data.clean import clean
 from recjax.data.columns import ColumnTable
 from recjax.data.datasets import load, read_directory
-from recjax.data.readers import DataFormatError, read_amazon_2023
+from recjax.data.readers import DataFormatError
 from recjax.data.registry import FetchError, fetch
 
 
