@@ -69,10 +69,50 @@ def configure_runtime(parallel: ParallelConfig, job_num: int = 0) -> None:
     if not parallel.preallocate:
         os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     if parallel.distributed:
+        import jax
+
         from recjax.train.parallel import initialize_distributed
 
+        # CPU collectives across processes (several local processes, CPU clusters); no effect
+        # on GPU/TPU computations. Set here, in the entrypoint, not in the library.
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
         initialize_distributed(parallel.coordinator_address, parallel.num_processes,
                                parallel.process_id)
+
+
+# Environment variables that name this process's rank before JAX starts (recjax-launch-local,
+# SLURM, Open MPI / PMI, Cloud TPU VMs), in the order they are trusted.
+RANK_VARIABLES = ("RECJAX_PROCESS_ID", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK",
+                  "CLOUD_TPU_TASK_ID", "TPU_WORKER_ID")
+
+
+def launch_rank(distributed, process_id=None) -> int:
+    """This process's rank as far as it can be known before ``jax.distributed.initialize``:
+    0 unless ``parallel.distributed``; then ``parallel.process_id`` or the first of
+    :data:`RANK_VARIABLES` that is set. Hydra uses it to let only rank 0 write ``.hydra/``
+    and the job log (conf/config.yaml), as the run itself lets only process 0 write."""
+    if str(distributed).lower() not in ("true", "1"):
+        return 0
+    if process_id not in (None, "None", "null", ""):
+        return int(process_id)
+    for name in RANK_VARIABLES:
+        if os.environ.get(name, "").strip().isdigit():
+            return int(os.environ[name])
+    return 0
+
+
+def _register_resolvers() -> None:
+    # ${recjax_rank0:VALUE,DISTRIBUTED,PROCESS_ID}: VALUE on rank 0, else null (conf/config.yaml)
+    OmegaConf.register_new_resolver(
+        "recjax_rank0", lambda value, distributed=False, process_id=None:
+        value if launch_rank(distributed, process_id) == 0 else None, replace=True)
+    # ${recjax_rank0_log:PATH,DISTRIBUTED,PROCESS_ID}: PATH on rank 0, else os.devnull
+    OmegaConf.register_new_resolver(
+        "recjax_rank0_log", lambda path, distributed=False, process_id=None:
+        path if launch_rank(distributed, process_id) == 0 else os.devnull, replace=True)
+
+
+_register_resolvers()
 
 
 def job_num() -> int:

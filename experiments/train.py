@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import hydra
 from omegaconf import DictConfig
 
@@ -17,6 +20,24 @@ from experiments.config import (
 
 register()
 
+KILL_VARIABLE = "RECJAX_KILL_AT_EPOCH"
+
+
+def kill_switch():
+    """Fault injection for the resume tests: with ``RECJAX_KILL_AT_EPOCH=n`` set, the process
+    kills itself (SIGKILL, as a preempted job dies: nothing is flushed or closed) as soon as
+    epoch n has been logged. Unset (always, outside tests), nothing happens."""
+    at = os.environ.get(KILL_VARIABLE)
+    if not at:
+        return None
+
+    def on_epoch(record):
+        epoch = record["epoch"] if isinstance(record, dict) else record
+        if epoch >= int(at):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return on_epoch
+
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 @clean_errors("recjax-train")
@@ -27,8 +48,9 @@ def main(cfg: DictConfig) -> float:
     from recjax.tables import format_table
 
     run_dir = output_dir()
+    on_epoch = kill_switch()
     if vectorized_values(exp):
-        results, configs, _ = train_vectorized_run(exp, run_dir)
+        results, configs, _ = train_vectorized_run(exp, run_dir, on_epoch=on_epoch)
         keys = list(vectorized_values(exp))
         rows = [(i, *(getattr(c.train, k) for k in keys), r.best_epoch,
                  r.valid.get("ndcg@10", float("nan")), r.test.get("ndcg@10", float("nan")),
@@ -40,7 +62,11 @@ def main(cfg: DictConfig) -> float:
                                   "test recall@20"]))
         print(f"\nrun directory: {run_dir} (one config_<i>/ per configuration)")
         return max(r.valid.get(exp.train.select_metric, float("-inf")) for r in results)
-    result, prepared = train_run(exp, run_dir)
+    result, prepared = train_run(exp, run_dir, on_epoch=on_epoch)
+    import jax
+
+    if jax.process_index() != 0:  # one writer, one printer
+        return float(result.valid.get(exp.train.select_metric, float("nan")))
     names = sorted(result.test, key=lambda k: (k.split("@")[0], int(k.split("@")[1]))
                    if "@" in k else (k, 0))
     rows = [(k, result.valid.get(k, float("nan")), result.test[k]) for k in names]

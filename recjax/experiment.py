@@ -283,6 +283,7 @@ def environment() -> dict:
     return {"python": platform.python_version(), "jax": jax.__version__,
             "flax": flax.__version__, "optax": optax.__version__, "numpy": np.__version__,
             "recjax": recjax.__version__, "devices": [str(d) for d in jax.devices()],
+            "processes": jax.process_count(),
             "host": socket.gethostname(), "cpu_count": os.cpu_count(),
             "xla_flags": os.environ.get("XLA_FLAGS", "")}
 
@@ -305,37 +306,54 @@ def vectorized_values(cfg: ExperimentConfig) -> dict[str, list]:
     return {k: list(v) for k, v in to_dict(cfg.sweep.vectorize).items() if v}
 
 
-def train_run(cfg: ExperimentConfig, run_dir: str | Path) -> tuple[FitResult, Prepared]:
-    """Train (or resume) the run in ``run_dir``; see the module docstring for the layout."""
+def _writes() -> bool:
+    from recjax.train.parallel import is_writer
+
+    return is_writer()
+
+
+def train_run(cfg: ExperimentConfig, run_dir: str | Path,
+              on_epoch=None) -> tuple[FitResult, Prepared]:
+    """Train (or resume) the run in ``run_dir``; see the module docstring for the layout.
+
+    In a multi-process run (``parallel.distributed``) every process calls this with the same
+    ``run_dir``: all of them train, evaluate and take part in each checkpoint, and only
+    process 0 writes config.json, run.json, metrics.json(l), plots and loggers' files.
+    ``on_epoch`` is called with each epoch's record (after the loggers)."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    writer = _writes()
+    if writer:
+        run_dir.mkdir(parents=True, exist_ok=True)
     check_compatible(cfg, run_dir)
+    save_json = _atomic_json if writer else (lambda path, obj: None)
     # The record spells out model-dependent defaults (keep_cold_items) as resolved.
-    _atomic_json(run_dir / "config.json", {**to_dict(cfg), "data": comparable_config(cfg)["data"]})
-    (run_dir / "metrics.json").unlink(missing_ok=True)  # only a finished run has one
+    save_json(run_dir / "config.json", {**to_dict(cfg), "data": comparable_config(cfg)["data"]})
+    if writer:
+        (run_dir / "metrics.json").unlink(missing_ok=True)  # only a finished run has one
     info = {"status": "running", "started": time.strftime("%Y-%m-%d %H:%M:%S"),
             "seeds": {"split": cfg.data.split.seed, "train": cfg.train.seed,
                       "data": cfg.data.synthetic.seed},
             "environment": environment()}
-    _atomic_json(run_dir / "run.json", info)
+    save_json(run_dir / "run.json", info)
     checkpointer = Checkpointer(run_dir / "checkpoints")
     loggers = None
     try:
         prepared = prepare(cfg, cfg.run.progress)
         resumed_from = checkpointer.latest()
-        if cfg.run.loggers:
+        if cfg.run.loggers and writer:
             from recjax.loggers import RunLoggers
 
             loggers = RunLoggers(cfg.run.loggers, run_dir, to_dict(cfg), cfg.run.name,
                                  cfg.run.project)
+        callbacks = [f for f in (loggers.on_epoch if loggers else None, on_epoch) if f]
         result = fit(prepared.model, prepared.graph, prepared.features, prepared.split,
                      cfg.train, cfg.eval, run_dir=run_dir, progress=cfg.run.progress,
-                     on_epoch=loggers.on_epoch if loggers else None,
+                     on_epoch=(lambda r: [f(r) for f in callbacks]) if callbacks else None,
                      checkpointer=checkpointer, checkpoint_every=cfg.run.checkpoint_every,
                      mesh=make_run_mesh(cfg), shard_embeddings=cfg.parallel.shard_embeddings)
     except BaseException as e:
         info.update(status="failed", error=f"{type(e).__name__}: {e}"[:2000])
-        _atomic_json(run_dir / "run.json", info)
+        save_json(run_dir / "run.json", info)
         if loggers is not None:
             loggers.close()
         raise
@@ -343,6 +361,8 @@ def train_run(cfg: ExperimentConfig, run_dir: str | Path) -> tuple[FitResult, Pr
         checkpointer.close()
     metrics = {"valid": result.valid, "test": result.test}
     metrics.update(cold_metrics(prepared, result.params, cfg.eval.ks))
+    if not writer:
+        return result, prepared
     _atomic_json(run_dir / "metrics.json", metrics)
     if loggers is not None:
         loggers.finish(metrics, len(result.history))
@@ -383,31 +403,47 @@ def load_run(run_dir: str | Path, progress: bool | None = None):
     return prepared, forget_cold(prepared, params)
 
 
-def train_vectorized_run(cfg: ExperimentConfig, run_dir: str | Path
+def train_vectorized_run(cfg: ExperimentConfig, run_dir: str | Path, on_epoch=None
                          ) -> tuple[list[FitResult], list[ExperimentConfig], Prepared]:
     """All configurations of ``cfg.sweep.vectorize`` in one program. Each gets a
     subdirectory ``config_<i>/`` with its own config.json, metrics.json(l), run.json, so
-    ``recjax-report`` tabulates them like separate runs. (No checkpoints: a vectorised run
-    restarts from the beginning.)"""
+    ``recjax-report`` tabulates them like separate runs. The sweep checkpoints like a single
+    run (``checkpoints/``: the stacked state, each configuration's best parameters and
+    early-stopping state, every ``run.checkpoint_every`` epochs) and a rerun in the same
+    directory resumes; a directory holding another sweep (config.json differs) is refused."""
     from dataclasses import replace
 
     from recjax.config.schema import SweepConfig
     from recjax.report import plot_curves
     from recjax.train.sweep import expand, fit_vectorized
 
+    if cfg.parallel.distributed:
+        raise ValueError("a vectorised sweep (sweep.vectorize.*) runs in one process; drop "
+                         "parallel.distributed (or run the configurations as separate runs)")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    check_compatible(cfg, run_dir)
+    _atomic_json(run_dir / "config.json",
+                 {**to_dict(cfg), "data": comparable_config(cfg)["data"]})
     values = vectorized_values(cfg)
     info = {"status": "running", "vectorized": values, "environment": environment()}
     _atomic_json(run_dir / "run.json", info)
+    checkpointer = Checkpointer(run_dir / "checkpoints")
     try:
         prepared = prepare(cfg, cfg.run.progress)
+        resumed_from = checkpointer.latest()
         results = fit_vectorized(prepared.model, prepared.graph, prepared.features,
-                                 prepared.split, cfg.train, values, cfg.eval)
+                                 prepared.split, cfg.train, values, cfg.eval,
+                                 checkpointer=checkpointer,
+                                 checkpoint_every=cfg.run.checkpoint_every,
+                                 on_epoch=on_epoch)
     except BaseException as e:
         info.update(status="failed", error=f"{type(e).__name__}: {e}"[:2000])
         _atomic_json(run_dir / "run.json", info)
         raise
+    finally:
+        checkpointer.close()
+    info["resumed_from_epoch"] = resumed_from
     configs = [replace(cfg, train=t, sweep=SweepConfig()) for t in expand(cfg.train, values)]
     for i, (c, r) in enumerate(zip(configs, results, strict=True)):
         sub = run_dir / f"config_{i}"

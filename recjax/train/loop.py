@@ -225,25 +225,35 @@ def _fit(model: Recommender, graph: RecGraph, features: Features | None, split: 
 
     stopper = EarlyStopping(cfg.patience)
     loop = {"epoch": 0, "history": [], **stopper.state()}
-    best_params = jax.tree_util.tree_map(jnp.copy, params)  # the state is donated
-    if checkpointer is not None and checkpointer.latest() is not None:
-        state, best_params, loop = checkpointer.restore(state, params)
-        stopper = EarlyStopping(cfg.patience, loop["best"], loop["best_epoch"],
-                                loop["since_best"])
     hparams = hyperparameters(cfg)
     shardings = None
     if mesh is not None:
+        # Placed before restoring, so a checkpoint is read straight into the mesh's shardings
+        # (in a multi-process run every process restores its own shards, collectively).
         state, graph, features, hparams, shardings = _place(mesh, state, graph, features,
                                                             hparams, cfg, shard_embeddings)
+    best_params = jax.tree_util.tree_map(jnp.copy, state.params)  # the state is donated
+    if checkpointer is not None and checkpointer.latest() is not None:
+        state, best_params, loop = checkpointer.restore(state, state.params)
+        stopper = EarlyStopping(cfg.patience, loop["best"], loop["best_epoch"],
+                                loop["since_best"])
     epoch_fn = make_train_epoch(model, cfg, tx, shardings, warm_negatives(cfg, split))
     history = loop["history"]
-    metrics_path = Path(run_dir) / "metrics.jsonl" if run_dir is not None else None
+    # One writer: in a multi-process run only process 0 logs (all of them train and evaluate).
+    writer = parallel.is_writer()
+    metrics_path = Path(run_dir) / "metrics.jsonl" if run_dir is not None and writer else None
     if metrics_path is not None:
         # Rewrite from the restored history: drop epochs logged after the last checkpoint.
         metrics_path.parent.mkdir(parents=True, exist_ok=True)
         metrics_path.write_text("".join(json.dumps(r) + "\n" for r in history))
     timings = {"first_epoch": 0.0, "train": 0.0, "eval": 0.0}
-    bar = _progress(cfg.epochs, progress)
+    bar = _progress(cfg.epochs, progress if writer else False)
+
+    def evaluate(params, part):
+        # Embeddings spread over other processes' devices are gathered to every process,
+        # which then ranks on its own device (the same numbers everywhere).
+        user_emb, item_emb = parallel.local(embed(params, graph, features))
+        return evaluator(user_emb, item_emb, part, parallel.local(offset_fn(params)))
     if bar is not None:
         bar.update(loop["epoch"])
 
@@ -259,24 +269,26 @@ def _fit(model: Recommender, graph: RecGraph, features: Features | None, split: 
             batches = epoch_batches(split.train, cfg.batch_size, cfg.seed, epoch,
                                     cfg.like_threshold)
             if shardings is not None:
-                batches = parallel.put(batches, jax.tree_util.tree_map(lambda _: shardings[2],
-                                                                       batches))
+                batches = parallel.put_batches(batches, shardings[2])
             state, step_metrics = epoch_fn(state, graph, batches, features, hparams)
-            means = {k: float(np.mean(v)) for k, v in jax.device_get(step_metrics).items()}
+            means = {k: float(np.mean(v))
+                     for k, v in parallel.fetch_tree(step_metrics).items()}
             t1 = time.perf_counter()
             if not timings["first_epoch"]:
                 timings["first_epoch"] = t1 - t0
             timings["train"] += t1 - t0
-            record = {"epoch": epoch, "step": int(state.step), "train_seconds": t1 - t0,
+            record = {"epoch": epoch, "step": int(parallel.fetch(state.step)),
+                      "train_seconds": t1 - t0,
                       **{f"train/{k}": v for k, v in means.items()}}
             if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-                user_emb, item_emb = embed(state.params, graph, features)
-                scores = evaluator(user_emb, item_emb, select_part, offset_fn(state.params))
+                scores = evaluate(state.params, select_part)
                 t2 = time.perf_counter()
                 timings["eval"] += t2 - t1
                 record.update({f"{select_part}/{k}": v for k, v in scores.items()})
                 record["eval_seconds"] = t2 - t1
-                if stopper.update(scores[cfg.select_metric], epoch):
+                # Every process decides with process 0's number, so none stops alone.
+                score = parallel.broadcast_from_writer(scores[cfg.select_metric])
+                if stopper.update(score, epoch):
                     best_params = jax.tree_util.tree_map(jnp.copy, state.params)
             history.append(record)
             loop.update(epoch=epoch, **stopper.state())
@@ -296,12 +308,13 @@ def _fit(model: Recommender, graph: RecGraph, features: Features | None, split: 
     finally:
         if bar is not None:
             bar.close()
-    user_emb, item_emb = embed(best_params, graph, features)
-    offset = offset_fn(best_params)
-    valid = evaluator(user_emb, item_emb, "valid", offset)
-    test = evaluator(user_emb, item_emb, "test", offset)
+    valid = evaluate(best_params, "valid")
+    test = evaluate(best_params, "test")
     timings["total"] = time.perf_counter() - t_start
     timings["epochs"] = len(history)
+    if parallel.multiprocess():
+        # The caller (serving, cold-start metrics) works on this process's devices alone.
+        best_params = parallel.fetch_tree(best_params)
     return FitResult(best_params, stopper.best_epoch, valid, test, history, timings)
 
 
@@ -311,6 +324,9 @@ def _fit_closed_form(model, graph, features, evaluator: Evaluator, cfg: TrainCon
     history record, epoch 1), so evaluation and serving read it the same way."""
     from recjax.models.closed_form import solve
 
+    if parallel.multiprocess():
+        raise ValueError("closed-form models (ease, itemknn, pop) solve on one process; run "
+                         "them without parallel.distributed (one process, all its devices)")
     t0 = time.perf_counter()
     params = jax.block_until_ready(solve(model, graph))
     t1 = time.perf_counter()

@@ -14,8 +14,13 @@ GSPMD insert the collectives.
   :func:`recjax.graph.ops.propagate_edge_sharded`): each device sums the messages of its shard
   of edges with ``segment_sum`` and a ``psum`` adds the shards, for graphs whose edges do not
   fit on one device; the graph is padded with :func:`pad_edges`.
-* Multi-host (TPU pods, several GPU hosts): :func:`initialize_distributed` before anything else
-  touches JAX; every process then builds the same mesh over ``jax.devices()``.
+* Multi-host (TPU pods, several GPU hosts, several local CPU processes over gloo):
+  :func:`initialize_distributed` before anything else touches JAX; every process then builds
+  the same mesh over ``jax.devices()`` (all processes' devices), places the same initial state
+  (:func:`put`: each process transfers only the shards its own devices hold), feeds only its
+  own columns of every global batch (:func:`put_batches`), and brings global results back to
+  host memory with :func:`fetch` (an all-gather when another process holds part of them).
+  Only process 0 writes files (:func:`is_writer`); checkpoints are collective (orbax).
 """
 
 from __future__ import annotations
@@ -42,6 +47,20 @@ def initialize_distributed(coordinator_address: str | None = None,
     omitted (JAX discovers them); elsewhere give the coordinator ``host:port``, the number of
     processes and this process's index."""
     jax.distributed.initialize(coordinator_address, num_processes, process_id)
+
+
+def process_index() -> int:
+    return jax.process_index()
+
+
+def is_writer() -> bool:
+    """Whether this process writes the run's files (run.json, metrics, plots, reports): process
+    0 of a multi-process run, and any single process."""
+    return jax.process_index() == 0
+
+
+def multiprocess() -> bool:
+    return jax.process_count() > 1
 
 
 def make_mesh(data: int | None = None, model: int = 1, devices=None) -> Mesh:
@@ -71,10 +90,22 @@ def _path(path) -> str:
 
 def tree_shardings(tree, mesh: Mesh, shard_embeddings: bool = False):
     """Replicated leaves, except ID embedding tables (and anything whose path ends like one,
-    e.g. their Adam moments) row-sharded over ``model`` when ``shard_embeddings``."""
+    e.g. their Adam moments) row-sharded over ``model`` when ``shard_embeddings``. A table
+    whose row count the ``model`` axis does not divide (a catalogue of 1,683 items over 2
+    devices) is split along its columns instead, which spreads its memory as evenly; when
+    neither divides, the error names the table and both sizes."""
+    n = mesh.shape[MODEL]
+
     def spec(path, leaf):
-        if shard_embeddings and EMBEDDING_PATH.search(_path(path)) and leaf.ndim == 2:
-            return NamedSharding(mesh, P(MODEL, None))
+        name = _path(path)
+        if shard_embeddings and EMBEDDING_PATH.search(name) and leaf.ndim == 2:
+            if leaf.shape[0] % n == 0:
+                return NamedSharding(mesh, P(MODEL, None))
+            if leaf.shape[1] % n == 0:
+                return NamedSharding(mesh, P(None, MODEL))
+            raise ValueError(f"cannot shard {name} {tuple(leaf.shape)} over a model axis of "
+                             f"{n} devices: neither its rows nor its columns divide by {n} "
+                             f"(choose parallel.model dividing model.dim)")
         return replicated(mesh)
 
     return jax.tree_util.tree_map_with_path(spec, tree)
@@ -112,8 +143,109 @@ def pad_edges(graph: RecGraph, multiple: int) -> RecGraph:
     return graph.replace(graph=new, reverse=reverse)
 
 
+def _is_key(x) -> bool:
+    return isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _put_global(x, sharding):
+    """A global array from a value every process holds whole: each process transfers only the
+    shards of its own devices."""
+    if _is_key(x):
+        return jax.random.wrap_key_data(_put_global(jax.random.key_data(x), sharding),
+                                        impl=jax.random.key_impl(x))
+    host = np.asarray(fetch(x) if isinstance(x, jax.Array) else x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+
+
 def put(tree, shardings):
-    """``jax.device_put`` of a tree onto matching shardings (host numpy arrays welcome)."""
+    """``jax.device_put`` of a tree onto matching shardings (host numpy arrays welcome). In a
+    multi-process run every process must pass the same values (e.g. the same seed's
+    initialisation); each transfers only what its devices hold."""
+    if multiprocess():
+        return jax.tree_util.tree_map(_put_global, tree, shardings)
     return jax.tree_util.tree_map(lambda x, s: jax.device_put(np.asarray(x)
                                                               if not isinstance(x, jax.Array)
                                                               else x, s), tree, shardings)
+
+
+def process_columns(sharding: NamedSharding, shape: tuple[int, ...], axis: int = 1
+                    ) -> tuple[int, int]:
+    """``(start, stop)`` of the slice along ``axis`` that this process's devices hold of a
+    global array of ``shape`` under ``sharding`` (contiguous for a mesh made by
+    :func:`make_mesh`, whose devices are ordered by process)."""
+    spans = sorted({(sl[axis].start or 0, shape[axis] if sl[axis].stop is None
+                     else sl[axis].stop)
+                    for sl in sharding.addressable_devices_indices_map(shape).values()})
+    start, stop = spans[0][0], spans[0][1]
+    for lo, hi in spans[1:]:
+        if lo > stop:
+            raise ValueError(f"this process's devices hold columns {spans} of the batch, not "
+                             f"one contiguous range; build the mesh with "
+                             f"recjax.train.parallel.make_mesh")
+        stop = max(stop, hi)
+    return start, stop
+
+
+def put_batches(batches: dict, sharding: NamedSharding) -> dict:
+    """Epoch batches ``[steps, batch_size]`` (identical on every process: they derive from
+    (seed, epoch)) as global arrays sharded over ``data``. In a multi-process run each process
+    hands JAX only its own columns of every global batch
+    (``jax.make_array_from_process_local_data``)."""
+    if not multiprocess():
+        return put(batches, jax.tree_util.tree_map(lambda _: sharding, batches))
+    out = {}
+    for name, x in batches.items():
+        x = np.asarray(x)
+        lo, hi = process_columns(sharding, x.shape)
+        out[name] = jax.make_array_from_process_local_data(sharding, x[:, lo:hi], x.shape)
+    return out
+
+
+def fetch(x) -> np.ndarray:
+    """A (possibly global) array as host numpy, whole, on every process: a local copy when
+    this process can see all of it (or it is replicated), else an all-gather over
+    processes (every process must call it)."""
+    if not isinstance(x, jax.Array):
+        return np.asarray(x)
+    if x.is_fully_addressable:
+        return np.asarray(x)
+    if x.is_fully_replicated:
+        return np.asarray(x.addressable_data(0))
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def fetch_tree(tree):
+    """:func:`fetch` on every leaf; PRNG keys stay keys."""
+    def one(x):
+        if _is_key(x):
+            return jax.random.wrap_key_data(fetch(jax.random.key_data(x)),
+                                            impl=jax.random.key_impl(x))
+        return fetch(x)
+
+    return jax.tree_util.tree_map(one, tree)
+
+
+def local(tree):
+    """``tree`` usable by this process alone (e.g. for evaluation on its own device): global
+    arrays that span other processes are gathered to host numpy; anything else is returned
+    as it is (a single-process run pays nothing)."""
+    def one(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return fetch(x)
+        return x
+
+    return jax.tree_util.tree_map(one, tree)
+
+
+def broadcast_from_writer(value: float) -> float:
+    """Process 0's value on every process (so that decisions taken on host, such as early
+    stopping, cannot diverge between processes); the value itself in a single process."""
+    if not multiprocess():
+        return value
+    from jax.experimental import multihost_utils
+
+    # float64 travels as two int32 words: JAX would round a float64 to float32 (no x64).
+    words = np.asarray([value], np.float64).view(np.int32)
+    return float(np.asarray(multihost_utils.broadcast_one_to_all(words)).view(np.float64)[0])

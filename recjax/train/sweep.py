@@ -81,8 +81,15 @@ def _row(tree, i):
 
 def fit_vectorized(model: Recommender, graph: RecGraph, features: Features | None,
                    split: Split, train_cfg: TrainConfig, sweep: Mapping[str, Sequence],
-                   eval_cfg: EvalConfig = EvalConfig()) -> list[FitResult]:
-    """Train every configuration of ``sweep`` at once; one :class:`FitResult` each, in order."""
+                   eval_cfg: EvalConfig = EvalConfig(), checkpointer=None,
+                   checkpoint_every: int = 10, on_epoch=None) -> list[FitResult]:
+    """Train every configuration of ``sweep`` at once; one :class:`FitResult` each, in order.
+
+    With a ``checkpointer`` (:class:`recjax.train.checkpoint.Checkpointer`) the stacked state,
+    every configuration's best parameters and its early-stopping state and history are saved
+    every ``checkpoint_every`` epochs and at the end; a sweep that finds a checkpoint resumes
+    from it and ends as an uninterrupted one would (batches and keys derive from (seed,
+    epoch) and (key, step)). ``on_epoch(epoch)`` is called after each epoch's bookkeeping."""
     configs = expand(train_cfg, sweep)
     n = len(configs)
     if is_closed_form(model):
@@ -118,7 +125,23 @@ def fit_vectorized(model: Recommender, graph: RecGraph, features: Features | Non
     best_params = jax.tree_util.tree_map(jnp.copy, params)  # the state is donated
     histories: list[list[dict]] = [[] for _ in range(n)]
     train_seconds = 0.0
-    for epoch in range(1, cfg.epochs + 1):
+    start = 1
+    if checkpointer is not None and checkpointer.latest() is not None:
+        state, best_params, loop = checkpointer.restore(state, params)
+        if len(loop["stoppers"]) != n:
+            raise ValueError(f"the checkpoint in {checkpointer.directory} holds a sweep of "
+                             f"{len(loop['stoppers'])} configurations, not {n}")
+        stoppers = [EarlyStopping(cfg.patience, **st) for st in loop["stoppers"]]
+        histories, train_seconds = loop["histories"], loop["train_seconds"]
+        start = loop["epoch"] + 1
+
+    def save(epoch):
+        checkpointer.save(epoch, state, best_params, {
+            "epoch": epoch, "stoppers": [st.state() for st in stoppers],
+            "histories": histories, "train_seconds": train_seconds})
+
+    last = start - 1
+    for epoch in range(start, cfg.epochs + 1):
         active = np.array([not s.stopped for s in stoppers])
         if not active.any():
             break
@@ -141,6 +164,13 @@ def fit_vectorized(model: Recommender, graph: RecGraph, features: Features | Non
             histories[i].append(record)
         if improved.any():
             best_params = _select_rows(jnp.asarray(improved), state.params, best_params)
+        last = epoch
+        if checkpointer is not None and epoch % checkpoint_every == 0:
+            save(epoch)
+        if on_epoch is not None:
+            on_epoch(epoch)
+    if checkpointer is not None and checkpointer.latest() != last:
+        save(last)
     total = time.perf_counter() - t_start
     results = []
     for i in range(n):

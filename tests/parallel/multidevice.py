@@ -69,6 +69,18 @@ def check_row_sharded_embeddings():
     sharded = train(mesh, shard_embeddings=True)
     d = close(rep.params, sharded.params, "params")
     print(f"row-sharded vs replicated embeddings: max |param diff| {d:.2e}")
+    # Rows that the model axis (4) does not divide: split along the columns; neither: an error.
+    specs = parallel.tree_shardings({"id": {"item": {"embedding": jnp.zeros((6, 8))},
+                                            "user": {"embedding": jnp.zeros((8, 3))}}},
+                                    mesh, shard_embeddings=True)
+    assert tuple(specs["id"]["item"]["embedding"].spec) == (None, parallel.MODEL)
+    assert tuple(specs["id"]["user"]["embedding"].spec) == (parallel.MODEL, None)
+    try:
+        parallel.tree_shardings({"id": {"item": {"embedding": jnp.zeros((6, 3))}}}, mesh, True)
+    except ValueError as e:
+        assert "id/item/embedding (6, 3)" in str(e), e
+    else:
+        raise AssertionError("a (6, 3) table over 4 devices was accepted")
 
 
 def check_edge_sharded_propagation():

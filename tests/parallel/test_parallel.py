@@ -1,9 +1,11 @@
 """Multi-device equality (8 CPU devices, each check in its own process) and vectorised sweeps."""
 
+import json
 import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -107,3 +109,80 @@ def test_vectorized_sweep_key_matches_separate_runs(case):
             [h["train/loss"] for h in sep.history], rel=1e-5)
         tables.append(table)
     assert not np.allclose(*tables)  # the values really differ in effect
+
+
+class Interrupted(RuntimeError):
+    pass
+
+
+def test_vectorized_sweep_killed_midway_resumes_to_the_same_results(tmp_path):
+    """A 4-seed sweep interrupted after its second checkpoint and rerun on its checkpoint
+    directory ends exactly as an uninterrupted sweep, every configuration (best epoch,
+    metrics, history, best parameters)."""
+    from recjax.config.schema import EvalConfig, ModelConfig, TrainConfig
+    from recjax.models import build_model
+    from recjax.train.checkpoint import Checkpointer
+    from recjax.train.sweep import fit_vectorized
+    from tests.parallel.multidevice import data
+
+    ds, sp, g = data()
+    model = build_model(ModelConfig(name="mf", dim=8), ds.num_users, ds.num_items)
+    # patience 2: some configurations stop before others, so frozen best rows are restored too
+    cfg = TrainConfig(batch_size=256, epochs=10, learning_rate=0.05, patience=2)
+    ev = EvalConfig(ks=(5, 10))
+    sweep = {"seed": [0, 1, 2, 3]}
+
+    def run(directory, stop_at=None):
+        def on_epoch(epoch):
+            if stop_at is not None and epoch == stop_at:
+                raise Interrupted(epoch)
+
+        ckpt = Checkpointer(directory)
+        try:
+            return fit_vectorized(model, g, None, sp, cfg, sweep, ev, checkpointer=ckpt,
+                                  checkpoint_every=2, on_epoch=on_epoch)
+        finally:
+            ckpt.close()
+
+    whole = run(tmp_path / "whole")
+    with pytest.raises(Interrupted):
+        run(tmp_path / "cut", stop_at=5)
+    assert Checkpointer(tmp_path / "cut").latest() == 4
+    resumed = run(tmp_path / "cut")
+    strip = lambda h: [{k: v for k, v in r.items() if "seconds" not in k} for r in h]
+    for a, b in zip(whole, resumed, strict=True):
+        assert a.best_epoch == b.best_epoch
+        assert a.test == b.test and a.valid == b.valid
+        assert strip(a.history) == strip(b.history)
+        for x, y in zip(jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params)):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert len({len(r.history) for r in whole}) > 1 or len(whole[0].history) == 10
+
+
+def test_vectorized_run_refuses_another_sweeps_directory(tmp_path):
+    from dataclasses import replace
+
+    from recjax.config.schema import (
+        DataConfig,
+        ExperimentConfig,
+        ModelConfig,
+        RunConfig,
+        SweepConfig,
+        SyntheticConfig,
+        TrainConfig,
+        VectorizeConfig,
+    )
+    from recjax.experiment import IncompatibleRunError, train_vectorized_run
+
+    cfg = ExperimentConfig(
+        data=DataConfig(name="synthetic", synthetic=SyntheticConfig(
+            num_users=40, num_items=50, num_interactions=800)),
+        model=ModelConfig(name="mf", dim=8), train=TrainConfig(epochs=2, batch_size=128),
+        sweep=SweepConfig(VectorizeConfig(seed=(0, 1))), run=RunConfig(plot=False))
+    train_vectorized_run(cfg, tmp_path)
+    assert (tmp_path / "config.json").exists() and (tmp_path / "config_1" / "metrics.json").exists()
+    other = replace(cfg, sweep=SweepConfig(VectorizeConfig(seed=(0, 2))))
+    with pytest.raises(IncompatibleRunError, match="sweep.vectorize.seed"):
+        train_vectorized_run(other, tmp_path)
+    again, _, _ = train_vectorized_run(cfg, tmp_path)  # the same sweep: resumes (finished)
+    assert json.loads((tmp_path / "run.json").read_text())["resumed_from_epoch"] == 2

@@ -1,0 +1,136 @@
+"""``recjax-launch-local N [--cpu-devices K] -- <recjax-train args>``: one multi-process run on
+this machine, for testing multi-host code paths and for multi-process CPU training.
+
+Starts N ``recjax-train`` processes with ``parallel=multihost`` (unless the arguments choose
+another ``parallel`` group, to which ``parallel.distributed=true`` is added), a coordinator on
+``127.0.0.1:<free port>``, ``parallel.num_processes=N`` and ``parallel.process_id=i``. With
+``--cpu-devices K`` each process gets K CPU devices (``--xla_force_host_platform_device_count``)
+and CPU collectives run over gloo. All processes share one run directory: ``hydra.run.dir`` as
+given, else ``runs/${run.name}/<launch time>`` (Hydra's default ``${now:}`` could differ
+between processes by a second). Process 0's output passes through; the others' lines are
+prefixed ``[rank i]`` on stderr. When one process fails the others are stopped, and the exit
+status is the first failure's (128 + signal for a killed process).
+
+On a cluster the same ``recjax-train ... parallel=multihost hydra.run.dir=<shared dir>`` runs
+on every host instead (SLURM, Open MPI and Cloud TPU VMs need no coordinator arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def worker_commands(n: int, args: list[str], port: int, run_dir: str | None = None
+                    ) -> list[list[str]]:
+    """The ``recjax-train`` command line of each of the ``n`` processes."""
+    args = list(args)
+    if not any(a.startswith("hydra.run.dir=") for a in args):
+        stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+        args.append(f"hydra.run.dir={run_dir or 'runs/${run.name}/' + stamp}")
+    if not any(a.split("=")[0].lstrip("+~") == "parallel" for a in args):
+        args.append("parallel=multihost")
+    common = [sys.executable, "-m", "experiments.train", *args, "parallel.distributed=true",
+              f"parallel.coordinator_address=127.0.0.1:{port}", f"parallel.num_processes={n}"]
+    return [[*common, f"parallel.process_id={i}"] for i in range(n)]
+
+
+def worker_env(rank: int, cpu_devices: int | None, base=None) -> dict:
+    env = dict(os.environ if base is None else base)
+    env["RECJAX_PROCESS_ID"] = str(rank)
+    if cpu_devices:
+        flags = [f for f in env.get("XLA_FLAGS", "").split()
+                 if not f.startswith("--xla_force_host_platform_device_count")]
+        env["XLA_FLAGS"] = " ".join([*flags, f"--xla_force_host_platform_device_count="
+                                             f"{cpu_devices}"])
+        env["JAX_PLATFORMS"] = "cpu"
+    return env
+
+
+def _relay(stream, rank: int) -> None:
+    for line in iter(stream.readline, ""):
+        sys.stderr.write(f"[rank {rank}] {line}")
+    stream.close()
+
+
+def launch(n: int, args: list[str], cpu_devices: int | None = None, port: int | None = None,
+           run_dir: str | None = None, grace: float = 10.0) -> int:
+    """Run the ``n`` processes to the end; the exit status (0 when all succeeded)."""
+    if n < 1:
+        raise ValueError(f"the number of processes must be at least 1, got {n}")
+    port = port or free_port()
+    procs, relays = [], []
+    for rank, cmd in enumerate(worker_commands(n, args, port, run_dir)):
+        out = None if rank == 0 else subprocess.PIPE
+        p = subprocess.Popen(cmd, env=worker_env(rank, cpu_devices), stdout=out,
+                             stderr=subprocess.STDOUT if rank else None, text=True)
+        procs.append(p)
+        if rank:
+            t = threading.Thread(target=_relay, args=(p.stdout, rank), daemon=True)
+            t.start()
+            relays.append(t)
+
+    def stop(sig=signal.SIGTERM):
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(sig)
+
+    previous = {s: signal.signal(s, lambda signum, _: stop(signum))
+                for s in (signal.SIGINT, signal.SIGTERM)}
+    status = 0
+    try:
+        while any(p.poll() is None for p in procs):
+            failed = [p.returncode for p in procs if p.returncode not in (None, 0)]
+            if failed and not status:
+                status = failed[0]
+                stop()
+                deadline = time.monotonic() + grace
+                while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                stop(signal.SIGKILL)
+            time.sleep(0.1)
+        if not status:
+            status = next((p.returncode for p in procs if p.returncode), 0)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        for t in relays:
+            t.join(timeout=5)
+    return 128 - status if status < 0 else status
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--" in argv:
+        i = argv.index("--")
+        own, train_args = argv[:i], argv[i + 1:]
+    else:
+        own, train_args = argv, []
+    parser = argparse.ArgumentParser(
+        prog="recjax-launch-local",
+        description="Start N local recjax-train processes as one multi-process run.",
+        usage="recjax-launch-local N [--cpu-devices K] [--port P] -- <recjax-train args>")
+    parser.add_argument("processes", type=int, help="number of processes")
+    parser.add_argument("--cpu-devices", type=int, default=None,
+                        help="CPU devices per process (testing multi-device code on a CPU)")
+    parser.add_argument("--port", type=int, default=None, help="coordinator port (default: free)")
+    opts = parser.parse_args(own)
+    if opts.processes < 1:
+        parser.error(f"N must be at least 1, got {opts.processes}")
+    sys.exit(launch(opts.processes, train_args, opts.cpu_devices, opts.port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""Multi-process runs for real: 2 processes x 4 CPU devices on localhost (gloo collectives),
+started by ``recjax-launch-local`` as a user would, compared with one process of 8 devices.
+
+Every process runs under a Python audit hook (a ``sitecustomize`` on PYTHONPATH) that logs
+each file it opens for writing and each rename, so "only process 0 writes" is checked on what
+the processes did, not on what the run directory ends up holding."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.experiments.conftest import ROOT
+
+TOL = 2e-5  # sums over 8 devices in another order (gloo vs in-process all-reduce)
+SMOKE = ["experiment=smoke", "run.progress=false"]
+
+AUDIT_HOOK = textwrap.dedent("""
+    import os, sys
+    _dir = os.environ.get("RECJAX_AUDIT_DIR")
+    if _dir:
+        _fd = os.open(os.path.join(_dir, "rank%s.log" % os.environ.get("RECJAX_PROCESS_ID", "x")),
+                      os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+
+        def _hook(event, args):
+            if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
+                mode, flags = args[1], args[2] if len(args) > 2 else 0
+                writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                    isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR))
+                if writes:
+                    os.write(_fd, ("open\\t%s\\n" % os.path.abspath(os.fsdecode(args[0]))).encode())
+            elif event in ("os.rename", "os.replace") and len(args) > 1:
+                os.write(_fd, ("rename\\t%s\\n" % os.path.abspath(os.fsdecode(args[1]))).encode())
+
+        sys.addaudithook(_hook)
+""")
+
+
+def launch(n, cpu_devices, run_dir, *args, env=None, check=True, timeout=600):
+    proc = subprocess.run([sys.executable, "-m", "experiments.launch", str(n), "--cpu-devices",
+                           str(cpu_devices), "--", *SMOKE, f"hydra.run.dir={run_dir}", *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    if check and proc.returncode:
+        raise AssertionError(f"launch exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def history(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def assert_close(a: dict, b: dict, tol: float):
+    assert a.keys() == b.keys()
+    for part in a:
+        assert a[part].keys() == b[part].keys()
+        for k in a[part]:
+            assert abs(a[part][k] - b[part][k]) <= tol, (part, k, a[part][k], b[part][k])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One 8-device single-process run and one uninterrupted 2 x 4 run (audited)."""
+    root = tmp_path_factory.mktemp("multihost")
+    single = root / "single"
+    proc = subprocess.run([sys.executable, "-m", "experiments.train", *SMOKE, "parallel=data",
+                           f"hydra.run.dir={single}"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600,
+                          env={**os.environ, "JAX_PLATFORMS": "cpu",
+                               "XLA_FLAGS": "--xla_force_host_platform_device_count=8"})
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    hook, audit = root / "hook", root / "audit"
+    hook.mkdir()
+    audit.mkdir()
+    (hook / "sitecustomize.py").write_text(AUDIT_HOOK)
+    multi = root / "multi"
+    pythonpath = os.pathsep.join([str(hook), str(ROOT), os.environ.get("PYTHONPATH", "")])
+    launch(2, 4, multi, env={"RECJAX_AUDIT_DIR": str(audit), "PYTHONPATH": pythonpath})
+    return {"root": root, "single": single, "multi": multi, "audit": audit}
+
+
+def test_two_processes_train_as_one_process_of_eight_devices(runs):
+    info = json.loads((runs["multi"] / "run.json").read_text())
+    assert info["status"] == "finished"
+    assert info["environment"]["processes"] == 2
+    assert len(info["environment"]["devices"]) == 8
+    assert_close(metrics(runs["single"]), metrics(runs["multi"]), TOL)
+    one, two = history(runs["single"]), history(runs["multi"])
+    assert [r["epoch"] for r in one] == [r["epoch"] for r in two]
+    for a, b in zip(one, two):
+        assert abs(a["train/loss"] - b["train/loss"]) <= TOL
+        assert a["step"] == b["step"]
+
+
+def test_only_process_zero_writes_files(runs):
+    multi = runs["multi"].resolve()
+
+    def written(rank):
+        lines = (runs["audit"] / f"rank{rank}.log").read_text().splitlines()
+        paths = {Path(line.split("\t", 1)[1]) for line in lines}
+        # Checkpoints are collective: orbax has every process write its own shards.
+        return {p for p in paths if multi in p.parents and (multi / "checkpoints") not in
+                p.parents}
+
+    zero, one = written(0), written(1)
+    names = {p.relative_to(multi).as_posix() for p in zero}
+    for expected in ("run.json.tmp", "config.json.tmp", "metrics.jsonl", "metrics.json.tmp",
+                     ".hydra/config.yaml", "train.log", "curves.png"):
+        assert expected in names, sorted(names)
+    assert one == set(), sorted(one)
+    # And the directory holds what a single-process run's holds, each epoch logged once.
+    listing = lambda d: sorted(p.relative_to(d).as_posix() for p in d.rglob("*")
+                               if "checkpoints" not in p.relative_to(d).parts)
+    assert listing(runs["multi"]) == listing(runs["single"])
+    epochs = [r["epoch"] for r in history(runs["multi"])]
+    assert epochs == list(range(1, len(epochs) + 1))
+
+
+def test_row_sharded_embeddings_across_processes_equal_replicated(runs):
+    # model axis of 8 spans both processes: the user table (120 rows) is row-sharded over all
+    # 8 devices, the item table (150 rows) column-sharded (150 does not divide by 8).
+    sharded = runs["root"] / "sharded"
+    launch(2, 4, sharded, "parallel.model=8", "parallel.shard_embeddings=true")
+    assert_close(metrics(runs["single"]), metrics(sharded), TOL)
+
+
+def test_killed_two_process_run_resumes_exactly(runs):
+    run = runs["root"] / "killed"
+    # Every process kills itself (SIGKILL) once epoch 5 is logged: after the second
+    # checkpoint (epochs 2 and 4; smoke checkpoints every 2 epochs), before the third.
+    proc = launch(2, 4, run, env={"RECJAX_KILL_AT_EPOCH": "5"}, check=False)
+    assert proc.returncode == 128 + 9, proc.stderr[-3000:]
+    assert not (run / "metrics.json").exists()
+    assert sorted(p.name for p in (run / "checkpoints").iterdir() if p.name.isdigit()) == ["4"]
+    assert len(history(run)) == 5
+    launch(2, 4, run)
+    assert json.loads((run / "run.json").read_text())["resumed_from_epoch"] == 4
+    assert metrics(run) == metrics(runs["multi"])  # identical, not merely close
+    strip = lambda h: [{k: v for k, v in r.items() if "seconds" not in k} for r in h]
+    assert strip(history(run)) == strip(history(runs["multi"]))
+
+
+def test_launcher_commands_and_ranks(monkeypatch):
+    from experiments.config import launch_rank
+    from experiments.launch import worker_commands, worker_env
+
+    cmds = worker_commands(2, ["experiment=smoke"], 1234, run_dir="/tmp/x")
+    assert [c[-1] for c in cmds] == ["parallel.process_id=0", "parallel.process_id=1"]
+    assert "parallel=multihost" in cmds[0] and "hydra.run.dir=/tmp/x" in cmds[0]
+    assert "parallel.coordinator_address=127.0.0.1:1234" in cmds[1]
+    own = worker_commands(2, ["parallel=sharded", "hydra.run.dir=/r"], 1, run_dir="/tmp/x")[0]
+    assert "parallel=multihost" not in own and "parallel.distributed=true" in own
+    assert [a for a in own if a.startswith("hydra.run.dir")] == ["hydra.run.dir=/r"]
+    env = worker_env(1, 4, base={"XLA_FLAGS": "--xla_force_host_platform_device_count=2 --foo"})
+    assert env["XLA_FLAGS"] == "--foo --xla_force_host_platform_device_count=4"
+    assert env["RECJAX_PROCESS_ID"] == "1"
+
+    for name in ("RECJAX_PROCESS_ID", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK",
+                 "CLOUD_TPU_TASK_ID", "TPU_WORKER_ID"):
+        monkeypatch.delenv(name, raising=False)
+    assert launch_rank(False, 3) == 0  # not distributed: the only process
+    assert launch_rank(True, None) == 0
+    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "2")
+    assert launch_rank(True, None) == 2
+    monkeypatch.setenv("SLURM_PROCID", "5")
+    assert launch_rank(True, None) == 5  # SLURM before Open MPI
+    assert launch_rank(True, 1) == 1  # an explicit parallel.process_id wins
+    assert launch_rank("true", "None") == 5
+
+
+def test_hydra_output_is_switched_off_on_other_ranks():
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from experiments.config import CONF_DIR, register
+
+    register()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        for pid, subdir in ((0, ".hydra"), (1, None)):
+            cfg = compose("config", overrides=[
+                "experiment=smoke", "parallel=multihost", f"parallel.process_id={pid}"],
+                return_hydra_config=True)
+            assert cfg.hydra.output_subdir == subdir
+            log = OmegaConf.to_container(cfg.hydra.job_logging.handlers.file)["filename"]
+            assert "recjax_rank0_log" in log  # resolved at run time (needs the output dir)
+        cfg = compose("config", overrides=["experiment=smoke", "parallel.process_id=1"],
+                      return_hydra_config=True)
+        assert cfg.hydra.output_subdir == ".hydra"  # not distributed: process_id ignored
+    log = OmegaConf.create({"a": "${recjax_rank0_log:/r/train.log,true,1}",
+                            "b": "${recjax_rank0_log:/r/train.log,true,0}",
+                            "c": "${recjax_rank0_log:/r/train.log,false,1}"})
+    assert (log.a, log.b, log.c) == (os.devnull, "/r/train.log", "/r/train.log")
