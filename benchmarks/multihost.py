@@ -92,8 +92,8 @@ def main(argv=None) -> None:
     base = rows[0]["steps_per_s"]
     print(f"\n{args.model}, synthetic log: {args.users} users, {args.items} items, "
           f"{args.interactions} interactions; batch {args.batch_size}; {args.epochs} epochs "
-          f"(first not timed); {args.devices} CPU devices in total on "
-          f"{os.cpu_count()} cores\n")
+          f"(first not timed); {args.devices} CPU devices in total; the processes share "
+          f"{len(os.sched_getaffinity(0))} of the machine's {os.cpu_count()} cores\n")
     print("| processes | devices/process | steps/s | s/epoch | vs first row | first epoch s "
           "| final train loss | test ndcg@10 |")
     print("|--:|--:|--:|--:|--:|--:|--:|--:|")
@@ -102,7 +102,7 @@ def main(argv=None) -> None:
               f"{r['s_per_epoch']:.3f} | {r['steps_per_s'] / base:.2f}x | "
               f"{r['first_epoch_s']:.1f} | {r['final_train_loss']:.6f} | "
               f"{r['test_ndcg@10']:.4f} |")
-    out = {"args": vars(args), "rows": rows,
+    out = {"args": vars(args), "rows": rows, "cores": len(os.sched_getaffinity(0)),
            "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                                  capture_output=True, text=True).stdout.strip()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
