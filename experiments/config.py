@@ -80,39 +80,46 @@ def configure_runtime(parallel: ParallelConfig, job_num: int = 0) -> None:
                                parallel.process_id)
 
 
-# Environment variables that name this process's rank before JAX starts (recjax-launch-local,
-# SLURM, Open MPI / PMI, Cloud TPU VMs), in the order they are trusted.
-RANK_VARIABLES = ("RECJAX_PROCESS_ID", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK",
-                  "CLOUD_TPU_TASK_ID", "TPU_WORKER_ID")
-
-
-def launch_rank(distributed, process_id=None) -> int:
-    """This process's rank as far as it can be known before ``jax.distributed.initialize``:
-    0 unless ``parallel.distributed``; then ``parallel.process_id`` or the first of
-    :data:`RANK_VARIABLES` that is set. Hydra uses it to let only rank 0 write ``.hydra/``
-    and the job log (conf/config.yaml), as the run itself lets only process 0 write."""
-    if str(distributed).lower() not in ("true", "1"):
-        return 0
-    if process_id not in (None, "None", "null", ""):
-        return int(process_id)
-    for name in RANK_VARIABLES:
-        if os.environ.get(name, "").strip().isdigit():
-            return int(os.environ[name])
-    return 0
+def _unless_distributed(value, distributed=False, off=None):
+    return off if str(distributed).lower() in ("true", "1") else value
 
 
 def _register_resolvers() -> None:
-    # ${recjax_rank0:VALUE,DISTRIBUTED,PROCESS_ID}: VALUE on rank 0, else null (conf/config.yaml)
-    OmegaConf.register_new_resolver(
-        "recjax_rank0", lambda value, distributed=False, process_id=None:
-        value if launch_rank(distributed, process_id) == 0 else None, replace=True)
-    # ${recjax_rank0_log:PATH,DISTRIBUTED,PROCESS_ID}: PATH on rank 0, else os.devnull
-    OmegaConf.register_new_resolver(
-        "recjax_rank0_log", lambda path, distributed=False, process_id=None:
-        path if launch_rank(distributed, process_id) == 0 else os.devnull, replace=True)
+    # ${recjax_unless_distributed:VALUE,${parallel.distributed}[,OFF]}: VALUE in a one-process
+    # run, else OFF (null): in a multi-process run Hydra itself writes nothing into the shared
+    # run directory (no process knows its rank before JAX starts, on every cluster); process 0
+    # writes what Hydra would have once JAX says who it is (write_hydra_outputs).
+    OmegaConf.register_new_resolver("recjax_unless_distributed", _unless_distributed,
+                                    replace=True)
 
 
 _register_resolvers()
+
+
+def write_hydra_outputs(cfg: DictConfig) -> None:
+    """What Hydra writes into a run directory, written by process 0 of a multi-process run
+    (``parallel.distributed``; conf/config.yaml switches Hydra's own writing off for every
+    process): ``.hydra/config.yaml``, ``hydra.yaml``, ``overrides.yaml`` and the job log
+    (``<job name>.log``, when the chosen ``hydra/job_logging`` has a file handler)."""
+    import jax
+    from hydra.core.hydra_config import HydraConfig
+
+    if jax.process_index() != 0:
+        return
+    hydra_cfg = HydraConfig.instance().cfg
+    hc = hydra_cfg.hydra
+    out = Path(hc.runtime.output_dir)
+    sub = out / ".hydra"
+    sub.mkdir(parents=True, exist_ok=True)
+    for name, node in (("config.yaml", cfg), ("hydra.yaml", hydra_cfg),
+                       ("overrides.yaml", hc.overrides.task)):
+        (sub / name).write_text(OmegaConf.to_yaml(node))
+    handlers = OmegaConf.to_container(hc.job_logging).get("handlers", {})
+    if "file" in handlers:
+        handler = logging.FileHandler(out / f"{hc.job.name}.log")
+        fmt = OmegaConf.to_container(hc.job_logging).get("formatters", {}).get("simple", {})
+        handler.setFormatter(logging.Formatter(fmt.get("format")))
+        logging.getLogger().addHandler(handler)
 
 
 def job_num() -> int:

@@ -8,8 +8,10 @@ another ``parallel`` group, to which ``parallel.distributed=true`` is added), a 
 and CPU collectives run over gloo. All processes share one run directory: ``hydra.run.dir`` as
 given, else ``runs/${run.name}/<launch time>`` (Hydra's default ``${now:}`` could differ
 between processes by a second). Process 0's output passes through; the others' lines are
-prefixed ``[rank i]`` on stderr. When one process fails the others are stopped, and the exit
-status is the first failure's (128 + signal for a killed process).
+prefixed ``[rank i]`` on stderr. When one process fails the others are stopped (SIGTERM, then
+SIGKILL after a grace period), and the exit status is the first failure's (128 + signal for a
+killed process); when the launcher itself is killed, Linux kills its workers with it. The
+coordinator port is a free one at launch time (``--port`` to choose it).
 
 On a cluster the same ``recjax-train ... parallel=multihost hydra.run.dir=<shared dir>`` runs
 on every host instead (SLURM, Open MPI and Cloud TPU VMs need no coordinator arguments).
@@ -37,7 +39,15 @@ def worker_commands(n: int, args: list[str], port: int, run_dir: str | None = No
                     ) -> list[list[str]]:
     """The ``recjax-train`` command line of each of the ``n`` processes."""
     args = list(args)
-    if not any(a.startswith("hydra.run.dir=") for a in args):
+    if any(a in ("-m", "--multirun") for a in args):
+        raise ValueError("recjax-launch-local starts one run (every process initialises JAX's "
+                         "distributed runtime once); launch each configuration separately")
+    given = [a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir=")]
+    if given and "${now:" in given[-1]:
+        raise ValueError(f"hydra.run.dir={given[-1]} contains ${{now:...}}, which each process "
+                         f"would resolve to its own time (so its own directory); give a fixed "
+                         f"directory")
+    if not given:
         stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
         args.append(f"hydra.run.dir={run_dir or 'runs/${run.name}/' + stamp}")
     if not any(a.split("=")[0].lstrip("+~") == "parallel" for a in args):
@@ -59,6 +69,18 @@ def worker_env(rank: int, cpu_devices: int | None, base=None) -> dict:
     return env
 
 
+def _die_with_launcher() -> None:
+    """In the child, before exec: on Linux, the kernel kills the worker when the launcher
+    dies (PR_SET_PDEATHSIG), so a killed launcher (a test's timeout, a closed terminal) leaves
+    no process behind holding a collective or the coordinator's port."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _relay(stream, rank: int) -> None:
     for line in iter(stream.readline, ""):
         sys.stderr.write(f"[rank {rank}] {line}")
@@ -75,7 +97,8 @@ def launch(n: int, args: list[str], cpu_devices: int | None = None, port: int | 
     for rank, cmd in enumerate(worker_commands(n, args, port, run_dir)):
         out = None if rank == 0 else subprocess.PIPE
         p = subprocess.Popen(cmd, env=worker_env(rank, cpu_devices), stdout=out,
-                             stderr=subprocess.STDOUT if rank else None, text=True)
+                             stderr=subprocess.STDOUT if rank else None, text=True,
+                             preexec_fn=_die_with_launcher if sys.platform == "linux" else None)
         procs.append(p)
         if rank:
             t = threading.Thread(target=_relay, args=(p.stdout, rank), daemon=True)
@@ -91,18 +114,23 @@ def launch(n: int, args: list[str], cpu_devices: int | None = None, port: int | 
                 for s in (signal.SIGINT, signal.SIGTERM)}
     status = 0
     try:
-        while any(p.poll() is None for p in procs):
-            failed = [p.returncode for p in procs if p.returncode not in (None, 0)]
+        while True:
+            codes = [p.poll() for p in procs]  # every process, every pass
+            failed = [(rank, c) for rank, c in enumerate(codes) if c not in (None, 0)]
             if failed and not status:
-                status = failed[0]
-                stop()
-                deadline = time.monotonic() + grace
-                while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                stop(signal.SIGKILL)
+                rank, status = failed[0]
+                if any(c is None for c in codes):
+                    print(f"recjax-launch-local: rank {rank} exited with {status}; stopping "
+                          f"the other processes", file=sys.stderr, flush=True)
+                    stop()
+                    deadline = time.monotonic() + grace
+                    while (any(p.poll() is None for p in procs)
+                           and time.monotonic() < deadline):
+                        time.sleep(0.1)
+                    stop(signal.SIGKILL)
+            if all(c is not None for c in codes):
+                break
             time.sleep(0.1)
-        if not status:
-            status = next((p.returncode for p in procs if p.returncode), 0)
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
@@ -129,7 +157,10 @@ def main(argv: list[str] | None = None) -> None:
     opts = parser.parse_args(own)
     if opts.processes < 1:
         parser.error(f"N must be at least 1, got {opts.processes}")
-    sys.exit(launch(opts.processes, train_args, opts.cpu_devices, opts.port))
+    try:
+        sys.exit(launch(opts.processes, train_args, opts.cpu_devices, opts.port))
+    except ValueError as e:
+        parser.error(str(e))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from experiments.config import (
     output_dir,
     register,
     to_experiment,
+    write_hydra_outputs,
 )
 
 register()
@@ -44,6 +45,8 @@ def kill_switch():
 def main(cfg: DictConfig) -> float:
     exp = to_experiment(cfg)
     configure_runtime(exp.parallel, job_num())
+    if exp.parallel.distributed:
+        write_hydra_outputs(cfg)  # Hydra wrote nothing; process 0 writes it now
     from recjax.experiment import train_run, train_vectorized_run, vectorized_values
     from recjax.tables import format_table
 

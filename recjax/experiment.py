@@ -289,9 +289,17 @@ def environment() -> dict:
 
 
 def make_run_mesh(cfg: ExperimentConfig):
-    """The device mesh ``cfg.parallel`` asks for, or None for a single device."""
+    """The device mesh ``cfg.parallel`` asks for, or None for a single device. In a
+    multi-process run the mesh must hold devices of every process (each process feeds its
+    share of every batch and takes part in every collective); anything less is refused here,
+    before any work."""
     par = cfg.parallel
+    processes = jax.process_count()
     if par.devices == 1 and par.model == 1:
+        if processes > 1:
+            raise ValueError(f"this is process {jax.process_index()} of a {processes}-process "
+                             f"run, but parallel.devices=1 trains on one device; use "
+                             f"parallel=multihost (all devices of all processes)")
         return None
     from recjax.train.parallel import make_mesh
 
@@ -299,7 +307,13 @@ def make_run_mesh(cfg: ExperimentConfig):
     n = par.devices or len(devices)
     if n > len(devices):
         raise ValueError(f"parallel.devices={n} but only {len(devices)} devices are visible")
-    return make_mesh(data=n // par.model, model=par.model, devices=devices[:n])
+    mesh = make_mesh(data=n // par.model, model=par.model, devices=devices[:n])
+    covered = {d.process_index for d in mesh.devices.flat}
+    if len(covered) < processes:
+        raise ValueError(f"the mesh of parallel.devices={n} holds devices of processes "
+                         f"{sorted(covered)} only, in a {processes}-process run; use "
+                         f"parallel.devices=0 (all {len(devices)} devices)")
+    return mesh
 
 
 def vectorized_values(cfg: ExperimentConfig) -> dict[str, list]:
@@ -391,6 +405,10 @@ def load_run(run_dir: str | Path, progress: bool | None = None):
     if not path.exists():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json)")
     cfg = from_dict(ExperimentConfig, json.loads(path.read_text()))
+    if vectorized_values(cfg):
+        raise FileNotFoundError(f"{run_dir} is a vectorised sweep ({vectorized_values(cfg)}); "
+                                f"its configurations' metrics are in config_<i>/ — to evaluate "
+                                f"or serve one, train it as a separate run")
     checkpointer = Checkpointer(run_dir / "checkpoints")
     try:
         if checkpointer.latest() is None:

@@ -228,6 +228,12 @@ def _fit(model: Recommender, graph: RecGraph, features: Features | None, split: 
     hparams = hyperparameters(cfg)
     shardings = None
     if mesh is not None:
+        parallel.assert_same_on_every_process(
+            {f"{part}/{col}": getattr(getattr(split, part), col)
+             for part in ("train", "valid", "test") for col in ("user_ids", "item_ids")}
+            | {f"features/{k}": getattr(features, k) for k in ("item_text", "user_text")
+               if getattr(features, k) is not None},
+            "data (train/valid/test split or text features)")
         # Placed before restoring, so a checkpoint is read straight into the mesh's shardings
         # (in a multi-process run every process restores its own shards, collectively).
         state, graph, features, hparams, shardings = _place(mesh, state, graph, features,

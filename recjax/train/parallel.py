@@ -169,19 +169,21 @@ def put(tree, shardings):
 
 
 def process_columns(sharding: NamedSharding, shape: tuple[int, ...], axis: int = 1
-                    ) -> tuple[int, int]:
+                    ) -> tuple[int, int] | None:
     """``(start, stop)`` of the slice along ``axis`` that this process's devices hold of a
-    global array of ``shape`` under ``sharding`` (contiguous for a mesh made by
-    :func:`make_mesh`, whose devices are ordered by process)."""
+    global array of ``shape`` under ``sharding``, or None when they hold several separate
+    ranges (a mesh ordered by physical topology, as on some TPU slices, can interleave
+    hosts)."""
     spans = sorted({(sl[axis].start or 0, shape[axis] if sl[axis].stop is None
                      else sl[axis].stop)
                     for sl in sharding.addressable_devices_indices_map(shape).values()})
-    start, stop = spans[0][0], spans[0][1]
+    if not spans:
+        raise ValueError(f"process {jax.process_index()} has no device in the mesh; a "
+                         f"multi-process mesh must span every process's devices")
+    start, stop = spans[0]
     for lo, hi in spans[1:]:
         if lo > stop:
-            raise ValueError(f"this process's devices hold columns {spans} of the batch, not "
-                             f"one contiguous range; build the mesh with "
-                             f"recjax.train.parallel.make_mesh")
+            return None
         stop = max(stop, hi)
     return start, stop
 
@@ -190,15 +192,39 @@ def put_batches(batches: dict, sharding: NamedSharding) -> dict:
     """Epoch batches ``[steps, batch_size]`` (identical on every process: they derive from
     (seed, epoch)) as global arrays sharded over ``data``. In a multi-process run each process
     hands JAX only its own columns of every global batch
-    (``jax.make_array_from_process_local_data``)."""
+    (``jax.make_array_from_process_local_data``; when its devices hold separate ranges of
+    columns, each of its devices' shards through ``jax.make_array_from_callback``)."""
     if not multiprocess():
         return put(batches, jax.tree_util.tree_map(lambda _: sharding, batches))
     out = {}
     for name, x in batches.items():
         x = np.asarray(x)
-        lo, hi = process_columns(sharding, x.shape)
-        out[name] = jax.make_array_from_process_local_data(sharding, x[:, lo:hi], x.shape)
+        cols = process_columns(sharding, x.shape)
+        if cols is None:
+            out[name] = jax.make_array_from_callback(x.shape, sharding, lambda idx, x=x: x[idx])
+        else:
+            lo, hi = cols
+            out[name] = jax.make_array_from_process_local_data(sharding, x[:, lo:hi], x.shape)
     return out
+
+
+def assert_same_on_every_process(arrays: dict, what: str) -> None:
+    """Refuse to train when the processes do not hold the same ``arrays`` (e.g. the split: a
+    stale cache or another data file on one host would silently train replicas on different
+    data). Compares a sha256 of each array's bytes across processes; no-op in one process."""
+    if not multiprocess():
+        return
+    import hashlib
+
+    from jax.experimental import multihost_utils
+
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(np.asarray(arrays[name]))
+        digest.update(f"{name}:{a.dtype}:{a.shape}".encode())
+        digest.update(a.tobytes())
+    words = np.frombuffer(digest.digest()[:16], np.int32)
+    multihost_utils.assert_equal(words, f"the processes of this run hold different {what}")
 
 
 def fetch(x) -> np.ndarray:

@@ -124,7 +124,7 @@ def fit_vectorized(model: Recommender, graph: RecGraph, features: Features | Non
     stoppers = [EarlyStopping(cfg.patience) for _ in range(n)]
     best_params = jax.tree_util.tree_map(jnp.copy, params)  # the state is donated
     histories: list[list[dict]] = [[] for _ in range(n)]
-    train_seconds = 0.0
+    train_seconds = earlier = 0.0  # earlier: seconds of the sessions before a resume
     start = 1
     if checkpointer is not None and checkpointer.latest() is not None:
         state, best_params, loop = checkpointer.restore(state, params)
@@ -133,12 +133,14 @@ def fit_vectorized(model: Recommender, graph: RecGraph, features: Features | Non
                              f"{len(loop['stoppers'])} configurations, not {n}")
         stoppers = [EarlyStopping(cfg.patience, **st) for st in loop["stoppers"]]
         histories, train_seconds = loop["histories"], loop["train_seconds"]
+        earlier = loop.get("elapsed_seconds", 0.0)
         start = loop["epoch"] + 1
 
     def save(epoch):
         checkpointer.save(epoch, state, best_params, {
             "epoch": epoch, "stoppers": [st.state() for st in stoppers],
-            "histories": histories, "train_seconds": train_seconds})
+            "histories": histories, "train_seconds": train_seconds,
+            "elapsed_seconds": earlier + time.perf_counter() - t_start})
 
     last = start - 1
     for epoch in range(start, cfg.epochs + 1):
@@ -171,7 +173,7 @@ def fit_vectorized(model: Recommender, graph: RecGraph, features: Features | Non
             on_epoch(epoch)
     if checkpointer is not None and checkpointer.latest() != last:
         save(last)
-    total = time.perf_counter() - t_start
+    total = earlier + time.perf_counter() - t_start  # all sessions, as train_seconds
     results = []
     for i in range(n):
         p = _row(best_params, i)

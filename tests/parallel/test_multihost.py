@@ -107,7 +107,7 @@ def test_only_process_zero_writes_files(runs):
 
     def written(rank):
         lines = (runs["audit"] / f"rank{rank}.log").read_text().splitlines()
-        paths = {Path(line.split("\t", 1)[1]) for line in lines}
+        paths = {Path(line.split("\t", 1)[1]).resolve() for line in lines}
         # Checkpoints are collective: orbax has every process write its own shards.
         return {p for p in paths if multi in p.parents and (multi / "checkpoints") not in
                 p.parents}
@@ -126,11 +126,16 @@ def test_only_process_zero_writes_files(runs):
     assert epochs == list(range(1, len(epochs) + 1))
 
 
-def test_row_sharded_embeddings_across_processes_equal_replicated(runs):
-    # model axis of 8 spans both processes: the user table (120 rows) is row-sharded over all
-    # 8 devices, the item table (150 rows) column-sharded (150 does not divide by 8).
+def test_sharded_embeddings_across_processes_equal_replicated_and_resume(runs):
+    # A model axis of 8 spans both processes: the user table (120 rows) is row-sharded over
+    # all 8 devices, the item table (150 rows) column-sharded (150 does not divide by 8). The
+    # run is killed after its second checkpoint and resumed into those shardings.
     sharded = runs["root"] / "sharded"
-    launch(2, 4, sharded, "parallel.model=8", "parallel.shard_embeddings=true")
+    args = ("parallel.model=8", "parallel.shard_embeddings=true")
+    proc = launch(2, 4, sharded, *args, env={"RECJAX_KILL_AT_EPOCH": "5"}, check=False)
+    assert proc.returncode == 128 + 9, proc.stderr[-3000:]
+    launch(2, 4, sharded, *args)
+    assert json.loads((sharded / "run.json").read_text())["resumed_from_epoch"] == 4
     assert_close(metrics(runs["single"]), metrics(sharded), TOL)
 
 
@@ -150,8 +155,16 @@ def test_killed_two_process_run_resumes_exactly(runs):
     assert strip(history(run)) == strip(history(runs["multi"]))
 
 
-def test_launcher_commands_and_ranks(monkeypatch):
-    from experiments.config import launch_rank
+def test_a_mesh_that_leaves_a_process_out_is_refused(tmp_path):
+    proc = launch(2, 1, tmp_path / "run", "parallel=single", check=False)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "parallel.devices=1 trains on one device; use parallel=multihost" in proc.stderr
+    ckpts = tmp_path / "run" / "checkpoints"
+    assert not ckpts.exists() or not any(ckpts.iterdir())  # refused before any work
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
+
+
+def test_launcher_commands():
     from experiments.launch import worker_commands, worker_env
 
     cmds = worker_commands(2, ["experiment=smoke"], 1234, run_dir="/tmp/x")
@@ -161,24 +174,31 @@ def test_launcher_commands_and_ranks(monkeypatch):
     own = worker_commands(2, ["parallel=sharded", "hydra.run.dir=/r"], 1, run_dir="/tmp/x")[0]
     assert "parallel=multihost" not in own and "parallel.distributed=true" in own
     assert [a for a in own if a.startswith("hydra.run.dir")] == ["hydra.run.dir=/r"]
+    with pytest.raises(ValueError, match="one run"):
+        worker_commands(2, ["-m", "train.seed=0,1"], 1)
+    with pytest.raises(ValueError, match="now:"):
+        worker_commands(2, ["hydra.run.dir=runs/${now:%H-%M-%S}"], 1)
     env = worker_env(1, 4, base={"XLA_FLAGS": "--xla_force_host_platform_device_count=2 --foo"})
     assert env["XLA_FLAGS"] == "--foo --xla_force_host_platform_device_count=4"
     assert env["RECJAX_PROCESS_ID"] == "1"
 
-    for name in ("RECJAX_PROCESS_ID", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK",
-                 "CLOUD_TPU_TASK_ID", "TPU_WORKER_ID"):
-        monkeypatch.delenv(name, raising=False)
-    assert launch_rank(False, 3) == 0  # not distributed: the only process
-    assert launch_rank(True, None) == 0
-    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "2")
-    assert launch_rank(True, None) == 2
-    monkeypatch.setenv("SLURM_PROCID", "5")
-    assert launch_rank(True, None) == 5  # SLURM before Open MPI
-    assert launch_rank(True, 1) == 1  # an explicit parallel.process_id wins
-    assert launch_rank("true", "None") == 5
+
+def test_launcher_stops_the_others_when_a_later_rank_fails(monkeypatch):
+    import time
+
+    import experiments.launch as launcher
+
+    py = sys.executable
+    monkeypatch.setattr(launcher, "worker_commands", lambda n, args, port, run_dir=None: [
+        [py, "-c", "import time; time.sleep(60)"], [py, "-c", "import sys; sys.exit(3)"]])
+    t0 = time.monotonic()
+    assert launcher.launch(2, [], grace=1.0) == 3  # rank 1's status, not rank 0's
+    assert time.monotonic() - t0 < 20  # rank 0 was stopped, not waited for
 
 
-def test_hydra_output_is_switched_off_on_other_ranks():
+def test_hydra_writes_nothing_itself_in_a_distributed_run():
+    import logging.config
+
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
@@ -186,17 +206,17 @@ def test_hydra_output_is_switched_off_on_other_ranks():
 
     register()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        for pid, subdir in ((0, ".hydra"), (1, None)):
-            cfg = compose("config", overrides=[
-                "experiment=smoke", "parallel=multihost", f"parallel.process_id={pid}"],
-                return_hydra_config=True)
-            assert cfg.hydra.output_subdir == subdir
-            log = OmegaConf.to_container(cfg.hydra.job_logging.handlers.file)["filename"]
-            assert "recjax_rank0_log" in log  # resolved at run time (needs the output dir)
-        cfg = compose("config", overrides=["experiment=smoke", "parallel.process_id=1"],
+        cfg = compose("config", overrides=["experiment=smoke", "parallel=multihost"],
                       return_hydra_config=True)
-        assert cfg.hydra.output_subdir == ".hydra"  # not distributed: process_id ignored
-    log = OmegaConf.create({"a": "${recjax_rank0_log:/r/train.log,true,1}",
-                            "b": "${recjax_rank0_log:/r/train.log,true,0}",
-                            "c": "${recjax_rank0_log:/r/train.log,false,1}"})
-    assert (log.a, log.b, log.c) == (os.devnull, "/r/train.log", "/r/train.log")
+        assert cfg.hydra.output_subdir is None
+        cfg = compose("config", overrides=["experiment=smoke"], return_hydra_config=True)
+        assert cfg.hydra.output_subdir == ".hydra"
+        # Hydra's other logging choices still configure (no handler injected into them).
+        for choice in ("disabled", "stdout", "none"):
+            cfg = compose("config", overrides=["experiment=smoke", f"hydra/job_logging={choice}"],
+                          return_hydra_config=True)
+            logging.config.dictConfig(OmegaConf.to_container(cfg.hydra.job_logging))
+    log = OmegaConf.create({
+        "a": "${recjax_unless_distributed:/r/train.log,true,/dev/null}",
+        "b": "${recjax_unless_distributed:/r/train.log,false,/dev/null}"})
+    assert (log.a, log.b) == ("/dev/null", "/r/train.log")
