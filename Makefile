@@ -22,9 +22,11 @@ demo: $(STAMP)
 	$(BIN)/recjax-encode
 	$(BIN)/recjax-train experiment=ml100k_text_gnn
 
+# Two test files at a time (pytest-xdist, one worker per core up to 2): most tests start
+# processes or compile, and a file's tests stay together so its module fixtures run once.
 test: $(STAMP)
 	$(BIN)/ruff check recjax experiments tests benchmarks
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ""
