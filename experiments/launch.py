@@ -69,16 +69,20 @@ def worker_env(rank: int, cpu_devices: int | None, base=None) -> dict:
     return env
 
 
-def _die_with_launcher() -> None:
-    """In the child, before exec: on Linux, the kernel kills the worker when the launcher
-    dies (PR_SET_PDEATHSIG), so a killed launcher (a test's timeout, a closed terminal) leaves
-    no process behind holding a collective or the coordinator's port."""
+def _death_signal():
+    """A ``preexec_fn`` for Linux: the kernel kills the worker when the launcher dies
+    (PR_SET_PDEATHSIG), so a killed launcher (a test's timeout, a closed terminal) leaves no
+    process behind holding a collective or the coordinator's port. libc is loaded here, in
+    the parent: between fork and exec the child only makes the one C call. None elsewhere."""
+    if sys.platform != "linux":
+        return None
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+    return lambda: prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 def _relay(stream, rank: int) -> None:
@@ -94,11 +98,12 @@ def launch(n: int, args: list[str], cpu_devices: int | None = None, port: int | 
         raise ValueError(f"the number of processes must be at least 1, got {n}")
     port = port or free_port()
     procs, relays = [], []
+    preexec = _death_signal()
     for rank, cmd in enumerate(worker_commands(n, args, port, run_dir)):
         out = None if rank == 0 else subprocess.PIPE
         p = subprocess.Popen(cmd, env=worker_env(rank, cpu_devices), stdout=out,
                              stderr=subprocess.STDOUT if rank else None, text=True,
-                             preexec_fn=_die_with_launcher if sys.platform == "linux" else None)
+                             preexec_fn=preexec)
         procs.append(p)
         if rank:
             t = threading.Thread(target=_relay, args=(p.stdout, rank), daemon=True)

@@ -183,6 +183,9 @@ def test_launcher_commands():
     assert env["RECJAX_PROCESS_ID"] == "1"
 
 
+# The launcher's preexec_fn makes subprocess fork; this test process has JAX's threads
+# running (the launcher itself never imports JAX), so Python warns about forking them.
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
 def test_launcher_stops_the_others_when_a_later_rank_fails(monkeypatch):
     import time
 
@@ -220,3 +223,41 @@ def test_hydra_writes_nothing_itself_in_a_distributed_run():
         "a": "${recjax_unless_distributed:/r/train.log,true,/dev/null}",
         "b": "${recjax_unless_distributed:/r/train.log,false,/dev/null}"})
     assert (log.a, log.b) == ("/dev/null", "/r/train.log")
+
+
+def test_killing_the_launcher_kills_its_workers(tmp_path):
+    import signal
+    import time
+
+    if sys.platform != "linux":
+        pytest.skip("PR_SET_PDEATHSIG is Linux-only")
+    worker = ("import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); "
+              "time.sleep(120)")
+    script = (f"import sys, experiments.launch as L\n"
+              f"L.worker_commands = lambda n, a, p, run_dir=None: "
+              f"[[sys.executable, '-c', {worker!r}, {str(tmp_path)!r} + f'/w{{i}}'] "
+              f"for i in range(n)]\n"
+              f"L.launch(2, [])\n")
+    launcher = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+    pids = [tmp_path / "w0", tmp_path / "w1"]
+    deadline = time.monotonic() + 60
+    while not all(p.exists() and p.read_text() for p in pids):
+        assert time.monotonic() < deadline and launcher.poll() is None
+        time.sleep(0.05)
+    pids = [int(p.read_text()) for p in pids]
+    launcher.send_signal(signal.SIGKILL)
+    launcher.wait()
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        # a zombie (dead, not yet reaped by init) counts as gone
+        stat = Path(f"/proc/{pid}/stat")
+        return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
+
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(p) for p in pids)
