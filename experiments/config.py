@@ -104,22 +104,31 @@ def write_hydra_outputs(cfg: DictConfig) -> None:
     import jax
     from hydra.core.hydra_config import HydraConfig
 
-    if jax.process_index() != 0:
-        return
     hydra_cfg = HydraConfig.instance().cfg
     hc = hydra_cfg.hydra
-    out = Path(hc.runtime.output_dir)
-    sub = out / ".hydra"
-    sub.mkdir(parents=True, exist_ok=True)
-    for name, node in (("config.yaml", cfg), ("hydra.yaml", hydra_cfg),
-                       ("overrides.yaml", hc.overrides.task)):
-        (sub / name).write_text(OmegaConf.to_yaml(node))
-    handlers = OmegaConf.to_container(hc.job_logging).get("handlers", {})
-    if "file" in handlers:
+    out = Path(hc.runtime.output_dir).resolve()
+    root = logging.getLogger()
+    # A hydra/job_logging other than recjax's may have opened a log file in the run directory
+    # on every process (Hydra's `default` does); other processes stop writing to it.
+    in_run = [h for h in root.handlers if isinstance(h, logging.FileHandler)
+              and out in Path(h.baseFilename).resolve().parents]
+    if jax.process_index() != 0:
+        for h in in_run:
+            root.removeHandler(h)
+            h.close()
+        return
+    if hc.output_subdir is None:  # recjax's distributed default (the user may choose one)
+        sub = out / ".hydra"
+        sub.mkdir(parents=True, exist_ok=True)
+        for name, node in (("config.yaml", cfg), ("hydra.yaml", hydra_cfg),
+                           ("overrides.yaml", hc.overrides.task)):
+            (sub / name).write_text(OmegaConf.to_yaml(node), encoding="utf-8")
+    logging_cfg = OmegaConf.to_container(hc.job_logging)
+    if "file" in logging_cfg.get("handlers", {}) and not in_run:
         handler = logging.FileHandler(out / f"{hc.job.name}.log")
-        fmt = OmegaConf.to_container(hc.job_logging).get("formatters", {}).get("simple", {})
+        fmt = logging_cfg.get("formatters", {}).get("simple", {})
         handler.setFormatter(logging.Formatter(fmt.get("format")))
-        logging.getLogger().addHandler(handler)
+        root.addHandler(handler)
 
 
 def job_num() -> int:

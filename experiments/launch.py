@@ -39,10 +39,10 @@ def worker_commands(n: int, args: list[str], port: int, run_dir: str | None = No
                     ) -> list[list[str]]:
     """The ``recjax-train`` command line of each of the ``n`` processes."""
     args = list(args)
-    if any(a in ("-m", "--multirun") for a in args):
+    if any(a in ("-m", "--multirun") or a.lstrip("+") == "hydra.mode=MULTIRUN" for a in args):
         raise ValueError("recjax-launch-local starts one run (every process initialises JAX's "
                          "distributed runtime once); launch each configuration separately")
-    given = [a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir=")]
+    given = [a.split("=", 1)[1] for a in args if a.lstrip("+").startswith("hydra.run.dir=")]
     if given and "${now:" in given[-1]:
         raise ValueError(f"hydra.run.dir={given[-1]} contains ${{now:...}}, which each process "
                          f"would resolve to its own time (so its own directory); give a fixed "

@@ -230,10 +230,11 @@ def _fit(model: Recommender, graph: RecGraph, features: Features | None, split: 
     if mesh is not None:
         parallel.assert_same_on_every_process(
             {f"{part}/{col}": getattr(getattr(split, part), col)
-             for part in ("train", "valid", "test") for col in ("user_ids", "item_ids")}
-            | {f"features/{k}": getattr(features, k) for k in ("item_text", "user_text")
-               if getattr(features, k) is not None},
-            "data (train/valid/test split or text features)")
+             for part in ("train", "valid", "test") for col in ("user_ids", "item_ids")},
+            "data (train/valid/test split)")
+        # Text vectors each host encoded itself may differ in the last bits (kernels chosen
+        # per device); every process takes process 0's, so the replicas agree exactly.
+        features = parallel.same_on_every_process(features, ("item_text", "user_text"))
         # Placed before restoring, so a checkpoint is read straight into the mesh's shardings
         # (in a multi-process run every process restores its own shards, collectively).
         state, graph, features, hparams, shardings = _place(mesh, state, graph, features,

@@ -208,6 +208,20 @@ def put_batches(batches: dict, sharding: NamedSharding) -> dict:
     return out
 
 
+def same_on_every_process(obj, fields: tuple[str, ...]):
+    """``obj`` (a dataclass) with the named array fields replaced by process 0's values (a
+    broadcast); ``obj`` itself in a single process."""
+    if not multiprocess():
+        return obj
+    import dataclasses
+
+    from jax.experimental import multihost_utils
+
+    values = {f: np.asarray(multihost_utils.broadcast_one_to_all(np.asarray(getattr(obj, f))))
+              for f in fields if getattr(obj, f) is not None}
+    return dataclasses.replace(obj, **values) if values else obj
+
+
 def assert_same_on_every_process(arrays: dict, what: str) -> None:
     """Refuse to train when the processes do not hold the same ``arrays`` (e.g. the split: a
     stale cache or another data file on one host would silently train replicas on different

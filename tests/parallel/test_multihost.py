@@ -176,6 +176,10 @@ def test_launcher_commands():
     assert [a for a in own if a.startswith("hydra.run.dir")] == ["hydra.run.dir=/r"]
     with pytest.raises(ValueError, match="one run"):
         worker_commands(2, ["-m", "train.seed=0,1"], 1)
+    with pytest.raises(ValueError, match="one run"):
+        worker_commands(2, ["hydra.mode=MULTIRUN"], 1)
+    plus = worker_commands(2, ["+hydra.run.dir=/p"], 1, run_dir="/tmp/x")[0]
+    assert [a for a in plus if "hydra.run.dir" in a] == ["+hydra.run.dir=/p"]
     with pytest.raises(ValueError, match="now:"):
         worker_commands(2, ["hydra.run.dir=runs/${now:%H-%M-%S}"], 1)
     env = worker_env(1, 4, base={"XLA_FLAGS": "--xla_force_host_platform_device_count=2 --foo"})
@@ -200,8 +204,6 @@ def test_launcher_stops_the_others_when_a_later_rank_fails(monkeypatch):
 
 
 def test_hydra_writes_nothing_itself_in_a_distributed_run():
-    import logging.config
-
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
@@ -214,11 +216,14 @@ def test_hydra_writes_nothing_itself_in_a_distributed_run():
         assert cfg.hydra.output_subdir is None
         cfg = compose("config", overrides=["experiment=smoke"], return_hydra_config=True)
         assert cfg.hydra.output_subdir == ".hydra"
-        # Hydra's other logging choices still configure (no handler injected into them).
+        # Hydra's other logging choices stay as they are: no handler without a class
+        # injected into them (logging.config.dictConfig refuses those).
         for choice in ("disabled", "stdout", "none"):
             cfg = compose("config", overrides=["experiment=smoke", f"hydra/job_logging={choice}"],
                           return_hydra_config=True)
-            logging.config.dictConfig(OmegaConf.to_container(cfg.hydra.job_logging))
+            handlers = OmegaConf.to_container(cfg.hydra.job_logging).get("handlers", {})
+            assert "file" not in handlers
+            assert all("class" in h for h in handlers.values()), handlers
     log = OmegaConf.create({
         "a": "${recjax_unless_distributed:/r/train.log,true,/dev/null}",
         "b": "${recjax_unless_distributed:/r/train.log,false,/dev/null}"})
