@@ -106,7 +106,8 @@ def make_runs(root, skip=()):
             "seeds": {"split": job.split_seed, "train": job.train_seed},
             "timings": {"first_epoch": 3.0, "train": 3.0 + 0.5 * (epochs - 1), "total": 9.0},
             "parameters": {"id": {"trainable": 100, "frozen": 0},
-                           "head": {"trainable": 1, "frozen": 0}}}))
+                           "head": {"trainable": 1, "frozen": 0},
+                           "text": {"trainable": 10, "frozen": 1000}}}))
         (d / "metrics.jsonl").write_text("".join(
             json.dumps({"epoch": e, "train_seconds": 1.0, "eval_seconds": 0.5}) + "\n"
             for e in range(1, epochs + 1)))
@@ -143,7 +144,7 @@ def test_leaderboard_aggregates_by_hand(tmp_path):
     assert gnn.seconds_per_epoch == pytest.approx(0.5)  # compile epoch left out
     assert pop.seconds_per_epoch == pytest.approx(3.0)
     assert gnn.time_to_best == pytest.approx(4.5)  # 3 epochs x (1 + 0.5)
-    assert gnn.parameters == 101
+    assert gnn.parameters == 1111 and gnn.trainable_parameters == 111
     assert gnn.peak_rss_mb == 103.0
 
 

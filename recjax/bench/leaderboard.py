@@ -69,6 +69,8 @@ def read_run(run_dir: str | Path, job: Job | None = None) -> dict:
         "total_seconds": timings.get("total", math.nan),
         "parameters": (sum(v.get("trainable", 0) + v.get("frozen", 0) for v in params.values())
                        if params else None),
+        "trainable_parameters": (sum(v.get("trainable", 0) for v in params.values())
+                                 if params else None),
         "peak_rss_mb": bench.get("peak_rss_mb", math.nan),
         "commit": bench.get("commit"),
         "environment": info.get("environment", {}),
@@ -103,6 +105,7 @@ class Row:
     epochs: float
     parameters: int | None
     peak_rss_mb: float
+    trainable_parameters: int | None = None  # what the optimiser updates (parameters: all)
     # Against the best baseline over shared split seeds: mean paired test difference, p, n.
     delta_test: float = math.nan
     delta_std: float = math.nan  # sample std of the paired per-split differences
@@ -123,6 +126,8 @@ def leaderboard(runs: Sequence[dict], suite: Suite) -> tuple[list[Row], str | No
         if not done:
             continue
         params = [r["parameters"] for r in done if r["parameters"] is not None]
+        trainable = [r["trainable_parameters"] for r in done
+                     if r.get("trainable_parameters") is not None]
         rows.append(Row(
             entry=e.name, baseline=e.baseline, runs=len(done), expected=len(rs),
             valid=mean_std([r["valid"].get(m, math.nan) for r in done]),
@@ -133,6 +138,7 @@ def leaderboard(runs: Sequence[dict], suite: Suite) -> tuple[list[Row], str | No
             best_epoch=mean_std([r["best_epoch"] or math.nan for r in done]),
             epochs=mean_std([r["epochs"] or math.nan for r in done])[0],
             parameters=max(params) if params else None,
+            trainable_parameters=max(trainable) if trainable else None,
             # The largest over runs: what a machine must hold for any of them.
             peak_rss_mb=max((r["peak_rss_mb"] for r in done if not math.isnan(r["peak_rss_mb"])),
                             default=math.nan),
@@ -221,7 +227,8 @@ def table_rows(rows: Sequence[Row], best_baseline: str | None) -> list[list]:
                     _pm(r.test_second), vs, _num(r.seconds_per_epoch, ".3f"),
                     _num(r.time_to_best, ".1f"),
                     f"{_num(r.best_epoch[0], '.1f')}/{_num(r.epochs, '.0f')}",
-                    _num(r.parameters, ","), _num(r.peak_rss_mb, ",.0f")])
+                    _num(r.parameters, ","), _num(r.trainable_parameters, ","),
+                    _num(r.peak_rss_mb, ",.0f")])
     return out
 
 
@@ -229,7 +236,7 @@ def headers(suite: Suite) -> list[str]:
     m = suite.metric
     return ["#", "model", "runs", f"valid {m}", f"test {m}", f"test {suite.second_metric}",
             f"Δ test {m} vs best baseline", "s/epoch", "s to selected epoch",
-            "selected/ran epochs", "parameters", "peak RSS MB"]
+            "selected/ran epochs", "parameters", "trainable", "peak RSS MB"]
 
 
 def environment_lines(runs: Sequence[dict], commit: str | None) -> list[str]:
@@ -262,6 +269,8 @@ def markdown(rows, best_baseline, suite: Suite, runs: Sequence[dict], commit=Non
         "the mean over training seeds), with the two-sided paired t-test p-value. s/epoch is "
         "training time per epoch without the first (compiling) epoch; s to selected epoch "
         "counts training and evaluation up to the epoch chosen on valid, compilation included. "
+        "Parameters counts every parameter, trainable only those the optimiser updates (a "
+        "fine-tuned text tower's frozen BERT layers count in the first only). "
         "Peak RSS is the largest resident memory of one run's process (host memory).",
     ]
     return "\n".join(parts) + "\n"
@@ -275,12 +284,14 @@ def write_csv(rows: Sequence[Row], best_baseline: str | None, suite: Suite, path
                     f"valid_{m}_mean", f"valid_{m}_std", f"test_{m}_mean", f"test_{m}_std",
                     f"test_{m2}_mean", f"test_{m2}_std", "delta_test_vs_best_baseline",
                     "p_value", "paired_splits", "seconds_per_epoch", "seconds_to_selected_epoch",
-                    "selected_epoch_mean", "epochs_mean", "parameters", "peak_rss_mb"])
+                    "selected_epoch_mean", "epochs_mean", "parameters", "peak_rss_mb",
+                    "trainable_parameters"])
         for i, r in enumerate(rows, 1):
             w.writerow([i, r.entry, r.baseline, r.entry == best_baseline, r.runs, r.expected,
                         *r.valid, *r.test, *r.test_second, r.delta_test, r.p_value, r.pairs,
                         r.seconds_per_epoch, r.time_to_best, r.best_epoch[0], r.epochs,
-                        r.parameters if r.parameters is not None else "", r.peak_rss_mb])
+                        r.parameters if r.parameters is not None else "", r.peak_rss_mb,
+                        r.trainable_parameters if r.trainable_parameters is not None else ""])
 
 
 def plot(rows: Sequence[Row], suite: Suite, path: Path) -> None:
