@@ -15,7 +15,9 @@ ml-100k), as in ``recbole_own_split.py``.
 
 * recjax: ``recjax.train.loop.fit`` with experiment ``ml100k_lightgcn`` plus the overrides of
   ``conf/bench/suite/ml100k_protocol.yaml`` (BPR, Adam 1e-3, L2 1e-5, batch 2048, dim 64,
-  2 layers, xavier-uniform), ``train.epochs=--epochs``, a patience larger than the epochs, and
+  2 layers, xavier-uniform; recjax's L2 term is half the squared norms of the batch's rows,
+  RecBole's the un-squared norms, both at weight 1e-5 and ~1e-4 of the loss),
+  ``train.epochs=--epochs``, a patience larger than the epochs, and
   ``train.seed`` from ``--seeds``. Train loss is ``train/loss`` (mean over the epoch's batches of
   BPR + reg), valid NDCG@10 is ``valid/ndcg@10`` of ``FitResult.history``.
 * RecBole 1.2.1: ``lightgcn_curves_child.py`` (one process per seed, ``OMP_NUM_THREADS=1``),
@@ -146,24 +148,32 @@ def print_tables(runs: list[dict], epochs: int) -> None:
 
 
 def stopping_table(runs: list[dict], patience: int = 10) -> None:
-    """Where the protocol's early stopping (strict improvement of valid NDCG@10, patience
-    ``patience`` evaluations) would have ended each curve, and each curve's longest stretch
-    without a new best: how close a run came to stopping on the plateau."""
-    print(f"\n| run | would stop at epoch (patience {patience}) | best so far then (epoch) "
-          f"| longest stretch without a new best (from epoch) |\n|---|---|---|---|")
+    """Where each toolkit's own early stopping (patience ``patience`` on valid NDCG@10) would
+    have ended each curve, and each curve's longest stretch without a new best under that
+    rule: how close a run came to stopping. recjax: a new best is strictly larger, stop once
+    ``patience`` evaluations passed without one. RecBole 1.2.1 (``early_stopping``): scores
+    rounded to 4 places, a tie counts as a new best, stop once more than ``patience`` passed."""
+    print(f"\n| run | rule | would stop at epoch (patience {patience}) | best so far then "
+          f"(epoch) | longest stretch without a new best (from epoch) |\n|---|---|---|---|---|")
     for r in runs:
+        recbole = r["toolkit"] != "recjax"
         best, best_epoch, stop, longest, longest_from = -np.inf, 0, None, 0, 0
         for h in r["history"]:
             e, v = h["epoch"], h["valid/ndcg@10"]
-            if v > best:
+            if recbole:
+                v = round(v, 4)
+            if v > best or (recbole and v == best):
                 best, best_epoch = v, e
             elif e - best_epoch > longest:
                 longest, longest_from = e - best_epoch, best_epoch
-            if stop is None and e - best_epoch >= patience:
+            waited = e - best_epoch
+            if stop is None and (waited > patience if recbole else waited >= patience):
                 stop = (e, best, best_epoch)
+        rule = "RecBole's (4 places, ties count, > patience)" if recbole else \
+            "recjax's (strict, >= patience)"
         where = f"{stop[0]}" if stop else "never (ran all epochs)"
         then = f"{stop[1]:.4f} ({stop[2]})" if stop else "–"
-        print(f"| {label(r)} | {where} | {then} | {longest} (from {longest_from}) |")
+        print(f"| {label(r)} | {rule} | {where} | {then} | {longest} (from {longest_from}) |")
 
 
 def main() -> None:
