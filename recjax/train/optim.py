@@ -100,3 +100,27 @@ def make_optimizer(cfg: TrainConfig, total_steps: int, frozen: tuple[str, ...] =
         trained = lambda p: jax.tree.map(lambda label: label != "frozen", labels(p))  # noqa: E731
         tx = optax.chain(optax.masked(optax.clip_by_global_norm(cfg.grad_clip), trained), tx)
     return tx
+
+
+def parameter_counts(params, frozen: tuple[str, ...] = (), features=None) -> dict:
+    """``{tower: {"trainable": n, "frozen": m}}`` per top-level parameter group. Frozen are
+    the parameters whose path matches one of ``frozen`` (the model's and the train config's
+    rules, :func:`recjax.train.optim.parameter_labels`) and, for an end-to-end text tower,
+    the BERT embeddings and layers below its cache (``features.text_tokens``), which shape
+    every text vector but are run once, outside training. Non-parameter state (the text
+    bank) is not counted."""
+    patterns = [re.compile(p) for p in frozen]
+    counts = {}
+    for name, sub in params["params"].items():
+        # A group may be one array (closed-form models: {"item": B}).
+        flat = traverse_util.flatten_dict(sub, sep="/") if hasattr(sub, "items") else {"": sub}
+        n = {"trainable": 0, "frozen": 0}
+        for path, x in flat.items():
+            full = f"params/{name}/{path}" if path else f"params/{name}"
+            is_frozen = any(p.search(full) for p in patterns)
+            n["frozen" if is_frozen else "trainable"] += int(jax.numpy.size(x))
+        counts[name] = n
+    tokens = getattr(features, "text_tokens", None)
+    if tokens is not None and "text" in counts:
+        counts["text"]["frozen"] += tokens.lower_parameter_count
+    return counts
