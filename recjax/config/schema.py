@@ -350,6 +350,9 @@ class TrainConfig:
       negatives) or ``bce`` (rating classification: does the user like the item, rating >=
       ``like_threshold``).
     reg_weight: L2 on the batch's layer-0 ID embeddings (LightGCN's regulariser).
+    reg_form: ``squared`` (``sum ||e||^2 / 2`` per row, LightGCN's paper and code) or
+      ``norm`` (RecBole's ``EmbLoss``: each batch table's un-squared Frobenius norm, per
+      row; its gradient does not grow with the embeddings).
     reject_positives: resample negatives that are train positives of the user.
     negatives: the items negatives are drawn from: ``all`` (the catalogue), ``warm`` (items
       with train interactions), ``auto`` (warm in cold-item splits, where held-out items must
@@ -381,6 +384,7 @@ class TrainConfig:
     cold_user_dropout: float = 0.0
     cold_item_dropout: float = 0.0
     reg_weight: float = 1e-5
+    reg_form: str = "squared"
     like_threshold: float = 4.0
     optimizer: str = "adam"
     learning_rate: float = 1e-3
@@ -403,7 +407,8 @@ class TrainConfig:
                   "schedule": (self.schedule, ("constant", "cosine", "warmup_cosine")),
                   "negatives": (self.negatives, ("auto", "all", "warm")),
                   "negative_sampler": (self.negative_sampler, ("uniform", "popularity")),
-                  "select_on": (self.select_on, ("valid", "legacy_test"))}
+                  "select_on": (self.select_on, ("valid", "legacy_test")),
+                  "reg_form": (self.reg_form, ("squared", "norm"))}
         for key, (value, valid) in checks.items():
             if value not in valid:
                 raise ValueError(f"train.{key}={value!r}; expected one of {valid}")

@@ -27,6 +27,15 @@ def l2_reg(mask, *embeddings):
     return 0.5 * total / jnp.maximum(jnp.sum(m), 1.0)
 
 
+def norm_reg(mask, *embeddings):
+    """RecBole's ``EmbLoss`` (``require_pow: False``): the sum of each batch table's un-squared
+    Frobenius norm ``||E||_F``, per real row. Its gradient is ``E / ||E||_F`` (0 for an
+    all-zero table, as torch's subgradient), so it does not grow with the embeddings."""
+    m = mask.astype(jnp.float32)[:, None]
+    total = sum(jnp.sqrt(jnp.maximum(jnp.sum((e * m) ** 2), 1e-30)) for e in embeddings)
+    return total / jnp.maximum(jnp.sum(m), 1.0)
+
+
 def softmax_loss(u, pos, negs, mask, temperature: float, in_batch: bool = False, items=None,
                  neg_mask=None, neg_logq=None, batch_logq=None):
     """Sampled softmax / InfoNCE: the positive against ``negs`` — per row ``[batch, k, dim]``

@@ -97,6 +97,7 @@ def loss_and_updates(model, cfg: TrainConfig, params, graph, batch, features, ke
                                             rngs=rngs)
     users, items, mask = batch["users"], batch["items"], batch["mask"]
     u, pos = user_emb[users], item_emb[items]
+    cold_rows = None
     if cfg.cold_user_dropout or cfg.cold_item_dropout:
         iso_users, iso_items = model.apply(params, graph, features, train=True,
                                            method=model.isolated, rngs=rngs)
@@ -105,12 +106,33 @@ def loss_and_updates(model, cfg: TrainConfig, params, graph, batch, features, ke
             pick = jax.random.bernoulli(ku, cfg.cold_user_dropout, users.shape)[:, None]
             u = jnp.where(pick, iso_users[users], u)
         if cfg.cold_item_dropout:
-            pick = jax.random.bernoulli(ki, cfg.cold_item_dropout, items.shape)[:, None]
-            pos = jnp.where(pick, iso_items[items], pos)
+            cold_rows = jax.random.bernoulli(ki, cfg.cold_item_dropout, items.shape)
     offset = model.apply(params, method=model.offset)
-    inputs = LossInputs(cfg, hp, graph, users, items, batch["labels"], mask, u, pos, item_emb,
-                        offset, neg_key, warm_negatives)
-    parts, neg_items = get_objective(cfg.loss).loss(inputs)
+    objective = get_objective(cfg.loss)
+
+    def rows_loss(row_mask, pos_emb, table):
+        return objective.loss(LossInputs(cfg, hp, graph, users, items, batch["labels"],
+                                         row_mask, u, pos_emb, table, offset, neg_key,
+                                         warm_negatives))
+
+    if cold_rows is None:
+        parts, neg_items = rows_loss(mask, pos, item_emb)
+    else:
+        # A row whose item is dropped is scored entirely as cold: its positive AND its
+        # negatives edge-free, without ID rows. With edge-free positives against normal
+        # negatives a model can win by telling "isolated" from "propagated" (one direction
+        # shared by every cold item) without learning to rank cold items among themselves.
+        warm_mask = jnp.where(cold_rows, jnp.zeros_like(mask), mask)
+        cold_mask = jnp.where(cold_rows, mask, jnp.zeros_like(mask))
+        warm_parts, neg_items = rows_loss(warm_mask, pos, item_emb)
+        cold_parts, _ = rows_loss(cold_mask, iso_items[items], iso_items)
+        # Each part is a mean over its rows: weight by row counts, which gives the mean over
+        # all rows of the batch.
+        n_warm = jnp.sum(warm_mask.astype(jnp.float32))
+        n_cold = jnp.sum(cold_mask.astype(jnp.float32))
+        total = jnp.maximum(n_warm + n_cold, 1.0)
+        parts = {k: (n_warm * warm_parts[k] + n_cold * cold_parts[k]) / total
+                 for k in warm_parts}
     if views is not None:
         parts["cl"] = model.cfg.cl_weight * contrastive_loss(views, users, items, mask,
                                                              model.cfg.cl_temperature)
@@ -119,7 +141,8 @@ def loss_and_updates(model, cfg: TrainConfig, params, graph, batch, features, ke
         rows = [tables[0][users], tables[1][items]]
         if neg_items is not None:
             rows.append(tables[1][neg_items])
-        parts["reg"] = hp["reg_weight"] * losses.l2_reg(mask, *rows)
+        reg = losses.norm_reg if cfg.reg_form == "norm" else losses.l2_reg
+        parts["reg"] = hp["reg_weight"] * reg(mask, *rows)
     return sum(parts.values()), (parts, updates)
 
 

@@ -113,6 +113,33 @@ def test_cold_items_get_no_gradient_in_a_cold_split(cold, loss):
     assert rows(everywhere.params).any()  # drawn as negatives, they would be trained
 
 
+@pytest.mark.parametrize("loss", ["bpr", "softmax"])
+def test_cold_item_dropout_scores_dropped_rows_entirely_edge_free(cold, loss):
+    """A dropped row's positive AND negatives are edge-free, ID-free (``isolated``): for an
+    ID-only LightGCN every isolated embedding is zero, so with every row dropped each score is
+    0 and the loss is log(1 + negatives kept) per row (BPR: log 2). Scoring only the positive
+    edge-free (against propagated negatives) gives another value, and lets a model win by
+    telling isolated from propagated instead of ranking cold items among themselves."""
+    ds, sp, g = cold
+    batch = {k: jnp.asarray(v[0]) for k, v in epoch_batches(sp.train, 128, 0, 1).items()}
+    model = build_model(ModelConfig(name="lightgcn", dim=8, num_layers=1), ds.num_users,
+                        ds.num_items)
+    # embeddings large enough that propagated scores are far from 0
+    params = jax.tree.map(lambda x: 20 * x, model.init(jax.random.key(0), g))
+    kw = dict(loss=loss, num_negatives=1, reg_weight=0.0, negatives="all")
+    total, parts = compute_loss(model, TrainConfig(cold_item_dropout=0.999999, **kw), params,
+                                g, batch, None, jax.random.key(1))
+    assert float(total) == pytest.approx(np.log(2.0), rel=1e-6)  # k=1: log(1 + 1)
+    normal, _ = compute_loss(model, TrainConfig(**kw), params, g, batch, None,
+                             jax.random.key(1))
+    assert float(normal) != pytest.approx(np.log(2.0), rel=1e-3)
+    # half the rows dropped: the mean over all rows, dropped rows contributing log 2 each
+    half, _ = compute_loss(model, TrainConfig(cold_item_dropout=0.5, **kw), params, g, batch,
+                           None, jax.random.key(1))
+    lo, hi = sorted((float(normal), np.log(2.0)))
+    assert lo < float(half) < hi
+
+
 def test_simgcl_step_adds_the_contrastive_term(cold):
     ds, sp, g = cold
     batch = {k: jnp.asarray(v[0]) for k, v in

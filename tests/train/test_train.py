@@ -36,6 +36,24 @@ def test_bpr_and_reg_by_hand():
     assert float(losses.l2_reg(mask, u, pos)) == pytest.approx(0.5 * (1 + 4))
 
 
+def test_norm_reg_is_recboles_emb_loss_against_numpy():
+    """RecBole's EmbLoss (require_pow False): sum of each table's Frobenius norm over the real
+    rows, divided by their count; its gradient E/||E|| (padding rows get none, a zero table
+    none rather than NaN)."""
+    rng = np.random.default_rng(0)
+    u, pos = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    mask = np.array([1, 1, 1, 0], bool)
+    ref = (np.linalg.norm(u[:3]) + np.linalg.norm(pos[:3])) / 3
+    assert float(losses.norm_reg(mask, u, pos)) == pytest.approx(ref, rel=1e-6)
+    g = np.asarray(jax.grad(lambda e: losses.norm_reg(mask, e, pos))(jnp.asarray(u)))
+    np.testing.assert_allclose(g[:3], u[:3] / np.linalg.norm(u[:3]) / 3, rtol=1e-5)
+    assert not g[3].any()
+    g0 = np.asarray(jax.grad(lambda e: losses.norm_reg(mask, e))(jnp.zeros((4, 3))))
+    assert np.isfinite(g0).all() and not g0.any()
+    # and it is not the squared form
+    assert float(losses.norm_reg(mask, u)) != pytest.approx(float(losses.l2_reg(mask, u)))
+
+
 def test_softmax_loss_against_numpy_and_padding():
     rng = np.random.default_rng(0)
     u, pos = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
