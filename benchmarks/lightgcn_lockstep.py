@@ -181,6 +181,14 @@ def main() -> None:
     print(f"RecBole: reg_weight {meta['reg_weight']}, require_pow {meta['require_pow']}, "
           f"lr {meta['learning_rate']}, batch {meta['train_batch_size']}, "
           f"{meta['n_layers']} layers")
+    same = {"learning_rate": (meta["learning_rate"], tc.learning_rate),
+            "batch_size": (meta["train_batch_size"], tc.batch_size),
+            "reg_weight": (meta["reg_weight"], tc.reg_weight),
+            "num_layers": (meta["n_layers"], cfg.model.num_layers)}
+    bad = {k: v for k, v in same.items() if float(v[0]) != float(v[1])}
+    if bad or meta["require_pow"]:
+        sys.exit(f"lockstep: the two sides are configured differently (RecBole, recjax): {bad}, "
+                 f"require_pow {meta['require_pow']}")
 
     # RecBole internal id k >= 1 -> recjax id umap[k - 1]; must be a bijection.
     ids = prepared.dataset.id_maps
@@ -309,10 +317,21 @@ def main() -> None:
               f"by > 1e-5, their max |RecBole grad| "
               f"{rec['checkpoints']['step1']['max_abs_grad1_at_those']}")
     show(report, rb)
+    # The verdict: with RecBole's L2 form the two must agree to float32 rounding.
+    norm = report["variants"]["recjax reg_form=norm"]
+    loss_gap = float(np.abs(np.asarray(norm["loss"]) - rb["loss"]).max())
+    param_gap = max(c["max_abs_diff"] for c in norm["checkpoints"].values())
+    report["verdict"] = {"max_loss_diff": loss_gap, "max_param_diff": param_gap,
+                         "tolerances": [1e-5, 1e-4],
+                         "same": loss_gap < 1e-5 and param_gap < 1e-4}
+    print(f"\nverdict (reg_form=norm): max |loss diff| {loss_gap:.3g} (< 1e-5), max |param "
+          f"diff| {param_gap:.3g} (< 1e-4): {'SAME' if report['verdict']['same'] else 'DIFFERENT'}")
     report["recbole_loss"], report["recbole_reg"] = rb["loss"].tolist(), rb["reg"].tolist()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1, default=float) + "\n")
     print(f"\nwrote {args.out}")
+    if not report["verdict"]["same"]:
+        sys.exit(1)
 
 
 def show(report, rb) -> None:

@@ -360,9 +360,14 @@ class TrainConfig:
     negative_sampler: ``uniform`` or ``popularity`` (in proportion to train degree).
     logq_correction (softmax): subtract each candidate's log sampling probability from its
       logit (Yi et al. 2019); a constant, so no change, under uniform sampling.
-    cold_user_dropout / cold_item_dropout: the share of batch rows whose user / positive item
-      is scored with its edge-free embedding (``Recommender.isolated``), as a new user or item
-      would be; trains inductive models for cold start (DropoutNet's idea, on the graph).
+    cold_user_dropout / cold_item_dropout: the share of batch rows whose user / items are
+      scored with their edge-free, ID-free embeddings (``Recommender.isolated``), as a new
+      user or item would be (DropoutNet's idea, on the graph). A dropped item row is cold on
+      both sides: its positive and its negatives come from the edge-free table, so the row
+      teaches ranking cold items among themselves (against propagated negatives a model
+      could win by telling edge-free from propagated). For an ID-only model every edge-free
+      embedding is zero, so dropped rows give a constant loss and no gradient. Not with
+      ``loss=directau`` (its uniformity is not a per-row mean).
     select_on: ``valid`` (model selection on validation) or ``legacy_test`` (selects on test
       as the original LightGCN code does; only for reproducing published tables).
     freeze: regexes over parameter paths (``params/graph/W1_0/kernel``) that get no updates.
@@ -419,6 +424,10 @@ class TrainConfig:
         if not self.temperature > 0:
             raise ValueError(f"train.temperature={self.temperature} must be > 0 (scores are "
                              f"divided by it)")
+        if self.loss == "directau" and self.cold_item_dropout:
+            raise ValueError("train.cold_item_dropout does not combine with loss=directau: the "
+                             "dropped rows are scored apart, and uniformity is not a mean "
+                             "over rows (set cold_item_dropout=0)")
         for key in ("cold_user_dropout", "cold_item_dropout"):
             if not 0 <= getattr(self, key) < 1:
                 raise ValueError(f"train.{key} must be in [0, 1)")

@@ -1,6 +1,7 @@
 """Losses over a batch of (user, positive item) rows with a row mask for the ragged tail.
 
-Every loss is a masked mean over real rows, so padded rows change nothing (tested).
+Every loss is a masked mean over real rows (uniformity: a log-mean over pairs of real rows),
+so padded rows change nothing (tested).
 """
 
 from __future__ import annotations

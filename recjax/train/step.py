@@ -126,8 +126,8 @@ def loss_and_updates(model, cfg: TrainConfig, params, graph, batch, features, ke
         cold_mask = jnp.where(cold_rows, mask, jnp.zeros_like(mask))
         warm_parts, neg_items = rows_loss(warm_mask, pos, item_emb)
         cold_parts, _ = rows_loss(cold_mask, iso_items[items], iso_items)
-        # Each part is a mean over its rows: weight by row counts, which gives the mean over
-        # all rows of the batch.
+        # Each part is a mean over its rows (directau, whose uniformity is not, is refused
+        # with cold_item_dropout): weighting by row counts gives the mean over the batch.
         n_warm = jnp.sum(warm_mask.astype(jnp.float32))
         n_cold = jnp.sum(cold_mask.astype(jnp.float32))
         total = jnp.maximum(n_warm + n_cold, 1.0)

@@ -140,6 +140,64 @@ def test_cold_item_dropout_scores_dropped_rows_entirely_edge_free(cold, loss):
     assert lo < float(half) < hi
 
 
+def test_cold_item_dropout_per_row_by_hand(cold):
+    """A text model (edge-free embeddings are its projected text, not zero), half the rows
+    dropped: the loss is the mean over rows of BPR computed by hand, a dropped row taking its
+    positive and its negative from the edge-free table and its user from the propagated one;
+    the drop pattern and the negatives are the step's own (same key streams)."""
+    from recjax.models.towers import Features
+    from recjax.train.negatives import sample_items as draw_per_row
+
+    ds, sp, g = cold
+    batch = {k: jnp.asarray(v[0]) for k, v in epoch_batches(sp.train, 128, 0, 1).items()}
+    r = np.random.default_rng(0)
+    features = Features(jnp.asarray(r.normal(size=(ds.num_items, 6)), jnp.float32),
+                        jnp.asarray(r.normal(size=(ds.num_users, 6)), jnp.float32))
+    model = build_model(ModelConfig(name="text_gnn", dim=8, num_layers=1), ds.num_users,
+                        ds.num_items)
+    params = jax.tree.map(lambda x: 5 * x, model.init(jax.random.key(0), g, features))
+    cfg = TrainConfig(loss="bpr", reg_weight=0.0, negatives="all", cold_item_dropout=0.5)
+    key = jax.random.key(3)
+    total, _ = compute_loss(model, cfg, params, g, batch, features, key)
+    neg_key, _, cold_key, _ = jax.random.split(key, 4)
+    pick = np.asarray(jax.random.bernoulli(jax.random.split(cold_key)[1], 0.5,
+                                           batch["items"].shape))
+    users, items = np.asarray(batch["users"]), np.asarray(batch["items"])
+    real = np.asarray(batch["mask"]).astype(bool)
+    assert 0 < pick[real].sum() < real.sum()  # both kinds of rows present
+    neg = np.asarray(draw_per_row(neg_key, g, batch["users"], 1, cfg, False))[:, 0]
+    user_emb, item_emb = (np.asarray(x) for x in model.apply(params, g, features))
+    _, iso_items = (np.asarray(x) for x in model.apply(params, g, features,
+                                                        method=model.isolated))
+    assert np.abs(iso_items).max() > 0.1  # edge-free embeddings are not all zero here
+    table = np.where(pick[:, None, None], iso_items[None], item_emb[None])  # [b, items, d]
+    rows = np.arange(len(items))
+    diff = np.sum(user_emb[users] * (table[rows, items] - table[rows, neg]), -1)
+    expected = np.mean(np.logaddexp(0.0, -diff)[real])
+    assert float(total) == pytest.approx(expected, rel=1e-5)
+
+
+def test_cold_item_dropout_refuses_directau():
+    with pytest.raises(ValueError, match="cold_item_dropout does not combine with loss=directau"):
+        TrainConfig(loss="directau", cold_item_dropout=0.3)
+
+
+def test_reg_form_norm_reaches_the_step(cold):
+    """``reg_form=norm`` puts RecBole's EmbLoss of the batch's layer-0 rows in the step."""
+    ds, sp, g = cold
+    batch = {k: jnp.asarray(v[0]) for k, v in epoch_batches(sp.train, 128, 0, 1).items()}
+    model = build_model(ModelConfig(name="lightgcn", dim=8), ds.num_users, ds.num_items)
+    params = model.init(jax.random.key(0), g)
+    kw = dict(loss="softmax", shared_negatives=True, num_negatives=4, reg_weight=0.5)
+    ids = params["params"]["id"]
+    rows = (ids["user"]["embedding"][batch["users"]], ids["item"]["embedding"][batch["items"]])
+    for form, fn in (("norm", losses.norm_reg), ("squared", losses.l2_reg)):
+        _, parts = compute_loss(model, TrainConfig(reg_form=form, **kw), params, g, batch,
+                                None, jax.random.key(1))
+        assert float(parts["reg"]) == pytest.approx(0.5 * float(fn(batch["mask"], *rows)),
+                                                    rel=1e-5), form
+
+
 def test_simgcl_step_adds_the_contrastive_term(cold):
     ds, sp, g = cold
     batch = {k: jnp.asarray(v[0]) for k, v in
