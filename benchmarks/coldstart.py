@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -136,13 +137,25 @@ def main() -> None:
     if not args.from_json:
         for kind in args.kind:
             for s in args.seeds:
-                got = run_seed(kind, s, args.methods)
-                results.setdefault(kind, {}).setdefault(str(s), {}).update(got)
-                RESULTS.parent.mkdir(exist_ok=True)
-                tmp = RESULTS.with_suffix(".json.tmp")
-                tmp.write_text(json.dumps(results, indent=1))
-                tmp.replace(RESULTS)  # after every seed: an interrupted run keeps its seeds
+                results = store(kind, s, run_seed(kind, s, args.methods))
     tables(results, args.kind, args.seeds)
+
+
+def store(kind: str, seed: int, got: dict) -> dict:
+    """Merge one seed's results into the file under a lock (read, update, write), so several
+    processes (e.g. one seed per core) can add to it; written after every seed, so an
+    interrupted run keeps the seeds it finished."""
+    import fcntl
+
+    RESULTS.parent.mkdir(exist_ok=True)
+    with open(RESULTS.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+        results.setdefault(kind, {}).setdefault(str(seed), {}).update(got)
+        tmp = RESULTS.with_suffix(f".json.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(results, indent=1))
+        tmp.replace(RESULTS)
+    return results
 
 
 if __name__ == "__main__":

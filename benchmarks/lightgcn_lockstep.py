@@ -35,6 +35,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -149,6 +150,8 @@ def main() -> None:
                    help="reg_weight for both toolkits (default: the protocol's 1e-5)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = p.parse_args()
+    if getattr(args, "recbole_python", None):  # children run in temporary directories
+        args.recbole_python = os.path.abspath(args.recbole_python)
     report = {"command": shlex.join([".venv/bin/python", "benchmarks/lightgcn_lockstep.py",
                                      *sys.argv[1:]])}
     extra = [] if args.reg_weight is None else [f"train.reg_weight={args.reg_weight}"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -105,6 +106,8 @@ def main() -> None:
                         "a tie counts as a new best, stop after patience + 1 evaluations "
                         "without one")
     args = p.parse_args()
+    if getattr(args, "recbole_python", None):  # children run in temporary directories
+        args.recbole_python = os.path.abspath(args.recbole_python)
     if args.recbole_stopping:
         recbole_stopping()
 
