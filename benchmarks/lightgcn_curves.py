@@ -189,7 +189,7 @@ def main() -> None:
     p.add_argument("--from-json", type=Path, default=None,
                    help="print the tables of a saved result instead of training")
     args = p.parse_args()
-    if getattr(args, "recbole_python", None):  # children run in temporary directories
+    if args.recbole_python and os.sep in args.recbole_python:  # children run in temp dirs
         args.recbole_python = os.path.abspath(args.recbole_python)
     if args.from_json:
         saved = json.loads(args.from_json.read_text())

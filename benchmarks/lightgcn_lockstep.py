@@ -150,7 +150,7 @@ def main() -> None:
                    help="reg_weight for both toolkits (default: the protocol's 1e-5)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = p.parse_args()
-    if getattr(args, "recbole_python", None):  # children run in temporary directories
+    if args.recbole_python and os.sep in args.recbole_python:  # children run in temp dirs
         args.recbole_python = os.path.abspath(args.recbole_python)
     report = {"command": shlex.join([".venv/bin/python", "benchmarks/lightgcn_lockstep.py",
                                      *sys.argv[1:]])}

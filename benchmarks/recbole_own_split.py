@@ -106,7 +106,7 @@ def main() -> None:
                         "a tie counts as a new best, stop after patience + 1 evaluations "
                         "without one")
     args = p.parse_args()
-    if getattr(args, "recbole_python", None):  # children run in temporary directories
+    if args.recbole_python and os.sep in args.recbole_python:  # children run in temp dirs
         args.recbole_python = os.path.abspath(args.recbole_python)
     if args.recbole_stopping:
         recbole_stopping()

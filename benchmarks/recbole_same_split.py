@@ -255,7 +255,7 @@ def main() -> None:
     p.add_argument("--export-dir", type=Path, help="keep the exported files here")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/recbole_same_split.json"))
     args = p.parse_args()
-    if getattr(args, "recbole_python", None):  # children run in temporary directories
+    if args.recbole_python and os.sep in args.recbole_python:  # children run in temp dirs
         args.recbole_python = os.path.abspath(args.recbole_python)
     from recjax.config.schema import DataConfig, SplitConfig
     from recjax.data.datasets import load

@@ -365,8 +365,11 @@ class TrainConfig:
       user or item would be (DropoutNet's idea, on the graph). A dropped item row is cold on
       both sides: its positive and its negatives come from the edge-free table, so the row
       teaches ranking cold items among themselves (against propagated negatives a model
-      could win by telling edge-free from propagated). For an ID-only model every edge-free
-      embedding is zero, so dropped rows give a constant loss and no gradient. Not with
+      could win by telling edge-free from propagated). The price: nothing trains edge-free
+      items against propagated ones, as a ranking that mixes new and known items would need
+      (not measured). With ``in_batch_negatives`` each row's in-batch negatives come from its
+      own kind of rows. For an ID-only model every edge-free embedding is zero, so dropped
+      rows give a constant loss and no gradient (bce: only to its offset). Not with
       ``loss=directau`` (its uniformity is not a per-row mean).
     select_on: ``valid`` (model selection on validation) or ``legacy_test`` (selects on test
       as the original LightGCN code does; only for reproducing published tables).

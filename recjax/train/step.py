@@ -122,6 +122,9 @@ def loss_and_updates(model, cfg: TrainConfig, params, graph, batch, features, ke
         # negatives edge-free, without ID rows. With edge-free positives against normal
         # negatives a model can win by telling "isolated" from "propagated" (one direction
         # shared by every cold item) without learning to rank cold items among themselves.
+        # The two passes draw the same negatives (same key); in-batch negatives and log-Q's
+        # batch count come from each pass's own rows. The L2 term (below) still covers the
+        # dropped rows' layer-0 ID rows.
         warm_mask = jnp.where(cold_rows, jnp.zeros_like(mask), mask)
         cold_mask = jnp.where(cold_rows, mask, jnp.zeros_like(mask))
         warm_parts, neg_items = rows_loss(warm_mask, pos, item_emb)

@@ -126,25 +126,29 @@ def test_cold_item_dropout_scores_dropped_rows_entirely_edge_free(cold, loss):
                         ds.num_items)
     # embeddings large enough that propagated scores are far from 0
     params = jax.tree.map(lambda x: 20 * x, model.init(jax.random.key(0), g))
-    kw = dict(loss=loss, num_negatives=1, reg_weight=0.0, negatives="all")
-    total, parts = compute_loss(model, TrainConfig(cold_item_dropout=0.999999, **kw), params,
-                                g, batch, None, jax.random.key(1))
-    assert float(total) == pytest.approx(np.log(2.0), rel=1e-6)  # k=1: log(1 + 1)
+    kw = dict(loss=loss, num_negatives=1, reg_weight=0.0, negatives="all",
+              reject_positives=False)
+    cfg = TrainConfig(cold_item_dropout=0.999999, **kw)
+    total, parts = compute_loss(model, cfg, params, g, batch, None, jax.random.key(1))
+    kept = np.ones(len(batch["items"]))  # BPR: one negative per row
+    if loss == "softmax":  # a drawn negative equal to the row's own positive is dropped
+        neg = sample_items(jax.random.split(jax.random.key(1), 4)[0], g, batch["users"], 1,
+                           cfg, False)
+        kept = (np.asarray(neg)[:, 0] != np.asarray(batch["items"])).astype(float)
+    real = np.asarray(batch["mask"]).astype(bool)
+    assert float(total) == pytest.approx(np.mean(np.log1p(kept)[real]), rel=1e-6)
     normal, _ = compute_loss(model, TrainConfig(**kw), params, g, batch, None,
                              jax.random.key(1))
     assert float(normal) != pytest.approx(np.log(2.0), rel=1e-3)
-    # half the rows dropped: the mean over all rows, dropped rows contributing log 2 each
-    half, _ = compute_loss(model, TrainConfig(cold_item_dropout=0.5, **kw), params, g, batch,
-                           None, jax.random.key(1))
-    lo, hi = sorted((float(normal), np.log(2.0)))
-    assert lo < float(half) < hi
 
 
-def test_cold_item_dropout_per_row_by_hand(cold):
+@pytest.mark.parametrize("loss", ["bpr", "shared_softmax"])
+def test_cold_item_dropout_per_row_by_hand(cold, loss):
     """A text model (edge-free embeddings are its projected text, not zero), half the rows
-    dropped: the loss is the mean over rows of BPR computed by hand, a dropped row taking its
-    positive and its negative from the edge-free table and its user from the propagated one;
-    the drop pattern and the negatives are the step's own (same key streams)."""
+    dropped: the loss is the mean over rows of BPR (or softmax over 8 shared negatives)
+    computed by hand, a dropped row taking its positive and its negatives from the edge-free
+    table and its user from the propagated one; the drop pattern and the negatives are the
+    step's own (same key streams)."""
     from recjax.models.towers import Features
     from recjax.train.negatives import sample_items as draw_per_row
 
@@ -156,7 +160,10 @@ def test_cold_item_dropout_per_row_by_hand(cold):
     model = build_model(ModelConfig(name="text_gnn", dim=8, num_layers=1), ds.num_users,
                         ds.num_items)
     params = jax.tree.map(lambda x: 5 * x, model.init(jax.random.key(0), g, features))
-    cfg = TrainConfig(loss="bpr", reg_weight=0.0, negatives="all", cold_item_dropout=0.5)
+    kw = (dict(loss="bpr") if loss == "bpr" else
+          dict(loss="softmax", shared_negatives=True, num_negatives=8, temperature=0.5))
+    cfg = TrainConfig(reg_weight=0.0, negatives="all", cold_item_dropout=0.5,
+                      reject_positives=False, **kw)
     key = jax.random.key(3)
     total, _ = compute_loss(model, cfg, params, g, batch, features, key)
     neg_key, _, cold_key, _ = jax.random.split(key, 4)
@@ -165,15 +172,26 @@ def test_cold_item_dropout_per_row_by_hand(cold):
     users, items = np.asarray(batch["users"]), np.asarray(batch["items"])
     real = np.asarray(batch["mask"]).astype(bool)
     assert 0 < pick[real].sum() < real.sum()  # both kinds of rows present
-    neg = np.asarray(draw_per_row(neg_key, g, batch["users"], 1, cfg, False))[:, 0]
     user_emb, item_emb = (np.asarray(x) for x in model.apply(params, g, features))
     _, iso_items = (np.asarray(x) for x in model.apply(params, g, features,
                                                         method=model.isolated))
     assert np.abs(iso_items).max() > 0.1  # edge-free embeddings are not all zero here
     table = np.where(pick[:, None, None], iso_items[None], item_emb[None])  # [b, items, d]
     rows = np.arange(len(items))
-    diff = np.sum(user_emb[users] * (table[rows, items] - table[rows, neg]), -1)
-    expected = np.mean(np.logaddexp(0.0, -diff)[real])
+    u = user_emb[users]
+    if loss == "bpr":
+        neg = np.asarray(draw_per_row(neg_key, g, batch["users"], 1, cfg, False))[:, 0]
+        diff = np.sum(u * (table[rows, items] - table[rows, neg]), -1)
+        per_row = np.logaddexp(0.0, -diff)
+    else:
+        neg = np.asarray(draw_items(neg_key, (8,), g, "uniform", False))
+        pos_logit = np.sum(u * table[rows, items], -1) / 0.5
+        neg_logits = np.einsum("bd,bkd->bk", u, table[:, neg]) / 0.5
+        neg_logits = np.where(neg[None, :] == items[:, None], -np.inf, neg_logits)
+        all_logits = np.c_[pos_logit, neg_logits]
+        top = all_logits.max(1, keepdims=True)
+        per_row = (np.log(np.exp(all_logits - top).sum(1)) + top[:, 0]) - pos_logit
+    expected = np.mean(per_row[real])
     assert float(total) == pytest.approx(expected, rel=1e-5)
 
 
